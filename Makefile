@@ -1,0 +1,34 @@
+# tsmfpga — every target sets up what it needs (`setup` is idempotent and cheap when done).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tsmfpga-setup
+BOARD ?= pynq-z2
+PYTEST_ARGS ?=
+
+.PHONY: setup doctor test test-all demo clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	@touch $@
+
+doctor: setup
+	$(BIN)/tsmfpga doctor
+
+## fast tier (what CI runs): everything not marked slow
+test: setup
+	$(BIN)/python -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+## everything, slow tests included
+test-all: setup
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## the whole flow so far, end to end, on the embedded default
+demo: setup
+	$(BIN)/tsmfpga doctor
+	$(BIN)/python -m pytest -q tests/quant/test_brevitas_export_smoke.py tests/flow/test_finn_smoke.py tests/hw/test_axis_fifo.py tests/hw/test_synth.py
+
+clean:
+	rm -rf out .pytest_cache

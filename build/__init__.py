@@ -1,0 +1,1 @@
+"""Compiler front end (imported as ``tsmfpga.flow``): QONNX -> FINN dataflow graph -> RTL."""

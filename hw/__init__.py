@@ -1,0 +1,1 @@
+"""Hardware ops, their RTL (``rtl/``), board table and synthesis helpers."""

@@ -1,0 +1,79 @@
+// axis_fifo: synchronous AXI-Stream FIFO used between dataflow layers.
+//
+// First-word-fall-through: a memory of 2**ADDR_WIDTH entries read synchronously into an
+// output register, so the storage maps to distributed or block RAM and m_axis_* come
+// straight from flip-flops. Capacity is 2**ADDR_WIDTH + 1 beats (memory + output register).
+// s_axis_tready depends only on state (never combinationally on m_axis_tready).
+
+`default_nettype none
+
+module axis_fifo #(
+    parameter integer DATA_WIDTH = 8,  // width of tdata in bits
+    parameter integer USER_WIDTH = 1,  // width of tuser in bits (clip-start sideband)
+    parameter integer ADDR_WIDTH = 4   // log2 of the memory depth; capacity = 2**ADDR_WIDTH + 1
+) (
+    input  wire                  clk,
+    input  wire                  rst,  // synchronous, active high
+
+    input  wire [DATA_WIDTH-1:0] s_axis_tdata,
+    input  wire                  s_axis_tvalid,
+    output wire                  s_axis_tready,
+    input  wire                  s_axis_tlast,
+    input  wire [USER_WIDTH-1:0] s_axis_tuser,
+
+    output wire [DATA_WIDTH-1:0] m_axis_tdata,
+    output wire                  m_axis_tvalid,
+    input  wire                  m_axis_tready,
+    output wire                  m_axis_tlast,
+    output wire [USER_WIDTH-1:0] m_axis_tuser
+);
+
+    localparam integer DEPTH = 1 << ADDR_WIDTH;
+    localparam integer WORD = DATA_WIDTH + USER_WIDTH + 1;
+
+    reg [WORD-1:0] mem [0:DEPTH-1];
+    reg [ADDR_WIDTH:0] wr_ptr;
+    reg [ADDR_WIDTH:0] rd_ptr;
+    reg [WORD-1:0] out_word;
+    reg out_valid;
+
+    wire [ADDR_WIDTH:0] fill = wr_ptr - rd_ptr;
+    wire full = fill[ADDR_WIDTH];
+    wire empty = (fill == {(ADDR_WIDTH + 1){1'b0}});
+    wire push = s_axis_tvalid && !full;
+    wire pop = !empty && (!out_valid || m_axis_tready);
+
+    assign s_axis_tready = !full;
+    assign m_axis_tvalid = out_valid;
+    assign {m_axis_tuser, m_axis_tlast, m_axis_tdata} = out_word;
+
+    always @(posedge clk) begin
+        if (push) begin
+            mem[wr_ptr[ADDR_WIDTH-1:0]] <= {s_axis_tuser, s_axis_tlast, s_axis_tdata};
+        end
+        if (pop) begin
+            out_word <= mem[rd_ptr[ADDR_WIDTH-1:0]];
+        end
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            wr_ptr <= {(ADDR_WIDTH + 1){1'b0}};
+            rd_ptr <= {(ADDR_WIDTH + 1){1'b0}};
+            out_valid <= 1'b0;
+        end else begin
+            if (push) begin
+                wr_ptr <= wr_ptr + 1'b1;
+            end
+            if (pop) begin
+                rd_ptr <= rd_ptr + 1'b1;
+                out_valid <= 1'b1;
+            end else if (m_axis_tready) begin
+                out_valid <= 1'b0;
+            end
+        end
+    end
+
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,1 @@
+"""QAT stage: datasets, TSM/TSN models, Brevitas quantization-aware training, QONNX export."""

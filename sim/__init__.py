@@ -1,0 +1,1 @@
+"""Simulation: cocotb runners, AXI-Stream drivers, golden comparisons, latency measurement."""

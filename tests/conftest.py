@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny Brevitas CNN exported to QONNX, reused by the stage smoke tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def make_tiny_brevitas_cnn():
+    import torch
+    import torch.nn as nn
+    from brevitas import nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    torch.manual_seed(0)
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=True)
+            self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=False, weight_bit_width=4)
+            self.bn = nn.BatchNorm2d(4)
+            self.act = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.pool = nn.MaxPool2d(2)
+            self.fc = qnn.QuantLinear(4 * 4 * 4, 5, bias=True, weight_bit_width=4)
+
+        def forward(self, x):
+            x = self.act(self.bn(self.conv(self.inp(x))))
+            x = self.pool(x)
+            return self.fc(x.flatten(1))
+
+    model = Tiny()
+    # give batch-norm non-trivial statistics, then freeze
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.randn(16, 1, 8, 8))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_qonnx(tmp_path_factory):
+    """(torch model, path of its QONNX export, sample inputs (N,1,8,8) float32)."""
+    import torch
+    from brevitas.export import export_qonnx
+
+    model = make_tiny_brevitas_cnn()
+    path = tmp_path_factory.mktemp("tiny") / "tiny_qonnx.onnx"
+    export_qonnx(model, torch.randn(1, 1, 8, 8), export_path=str(path))
+    rng = np.random.default_rng(1)
+    inputs = rng.standard_normal((8, 1, 1, 8, 8)).astype(np.float32)
+    return model, path, inputs

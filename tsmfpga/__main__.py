@@ -1,0 +1,3 @@
+from tsmfpga.cli import main
+
+raise SystemExit(main())
