@@ -1,0 +1,204 @@
+"""QAT stage configuration: dataclasses with a doc comment per field, loaded from YAML.
+
+Configs live in ``quant/configs/NAME.yaml``; a path to any YAML file works too. Unknown keys
+are errors that name the full dotted key; so are wrong types and out-of-range values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tsmfpga.errors import UserFacingError
+
+from tsmfpga.quant.models import ModelConfig
+
+
+class ConfigError(UserFacingError, ValueError):
+    """A config file or key is wrong; the message names it and says what to do."""
+
+
+@dataclass
+class DataConfig:
+    """Which clips to train and evaluate on."""
+
+    #: "motion" (embedded synthetic temporal task) or "video" (a real dataset folder)
+    task: str = "motion"
+    #: training clips generated for the synthetic task
+    train_clips: int = 6000
+    #: validation clips (model selection, alarm threshold)
+    val_clips: int = 1000
+    #: test clips: every accuracy in the report is measured on these
+    test_clips: int = 2000
+    #: frames per clip (T)
+    frames: int = 8
+    #: frame height = width in pixels
+    size: int = 32
+    #: overrides of the synthetic task's MotionConfig fields (difficulty knobs)
+    motion: dict = field(default_factory=dict)
+    #: real dataset root (task "video"): one folder per class, or with split lists
+    video_root: str | None = None
+    #: skip unreadable videos (counted in the report) instead of stopping
+    skip_corrupt: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation of the three models (TSN float, TSM float, TSM quantized)."""
+
+    #: clips per batch
+    batch_size: int = 32
+    #: epochs of float TSM training
+    float_epochs: int = 10
+    #: epochs of the TSN (no shift) baseline
+    tsn_epochs: int = 6
+    #: epochs of quantization-aware fine-tuning, starting from the float TSM
+    qat_epochs: int = 3
+    #: peak learning rate of float training (SGD, momentum 0.9, cosine schedule)
+    lr: float = 0.05
+    #: peak learning rate of QAT fine-tuning
+    qat_lr: float = 0.01
+    #: L2 weight decay
+    weight_decay: float = 5e-4
+    #: batches of the training set used to calibrate activation scales before QAT
+    calib_batches: int = 20
+    #: torch CPU threads
+    threads: int = 2
+
+
+@dataclass
+class AlarmConfig:
+    """The binary, imbalanced alarm task (item concealed vs put back)."""
+
+    #: train and report the alarm task
+    enabled: bool = True
+    #: training / validation / test clips
+    train_clips: int = 2500
+    val_clips: int = 600
+    test_clips: int = 1000
+    #: fraction of positive (concealed) clips
+    positive_fraction: float = 0.2
+    #: float and QAT epochs of the alarm model (same backbone config as the main model)
+    float_epochs: int = 6
+    qat_epochs: int = 2
+    #: F-beta used to pick the operating threshold (2 = recall-biased)
+    beta: float = 2.0
+    #: overrides of the synthetic alarm task's AlarmConfig fields
+    scene: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExportConfig:
+    """QONNX step-graph export and its check against torch."""
+
+    #: whole clips run frame by frame through qonnx and compared with torch (>= 16 in reference)
+    check_clips: int = 16
+    #: largest tolerated |torch - qonnx| on logits
+    tolerance: float = 1e-4
+
+
+@dataclass
+class QATConfig:
+    """Everything `tsmfpga qat` needs."""
+
+    #: config name (file stem)
+    name: str = "reference"
+    #: seed of data generation, initialisation and shuffling
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    alarm: AlarmConfig = field(default_factory=AlarmConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def _coerce(value, typ, key: str):
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} must be a mapping, got {type(value).__name__}")
+        return from_dict(typ, value, key + ".")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} must be a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(typ)[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        return None if value is None else _coerce(value, args[0], key)
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, float, str, bool, dict) and not isinstance(value, typ) or (
+        typ is int and isinstance(value, bool)
+    ):
+        raise ConfigError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls, data: dict, prefix: str = ""):
+    """Build dataclass ``cls`` from ``data``; unknown keys raise ConfigError naming them."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}'"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            + f"; valid keys under {prefix.rstrip('.') or 'the top level'}: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def builtin_configs() -> list[str]:
+    folder = importlib.resources.files("tsmfpga.quant") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str) -> QATConfig:
+    """Load ``quant/configs/NAME.yaml`` or a YAML file path, validated."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        res = importlib.resources.files("tsmfpga.quant") / "configs" / f"{name_or_path}.yaml"
+        if not res.is_file():
+            raise ConfigError(
+                f"no config named {name_or_path!r}; built-in configs: {', '.join(builtin_configs())} "
+                "(or pass a path to a .yaml file)"
+            )
+        path = Path(str(res))
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    data.setdefault("name", path.stem)
+    cfg = from_dict(QATConfig, data)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: QATConfig) -> None:
+    try:
+        cfg.model.validate()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if cfg.data.task not in ("motion", "video"):
+        raise ConfigError(f"data.task = {cfg.data.task!r}; use 'motion' or 'video'")
+    if cfg.data.task == "video" and not cfg.data.video_root:
+        raise ConfigError("data.task = 'video' needs data.video_root (a dataset folder)")
+    if cfg.model.input_size != cfg.data.size:
+        raise ConfigError(f"model.input_size ({cfg.model.input_size}) must equal data.size ({cfg.data.size})")
+    for key in ("train_clips", "val_clips", "test_clips", "frames"):
+        if getattr(cfg.data, key) < 1:
+            raise ConfigError(f"data.{key} must be >= 1")
+    if not 0 < cfg.alarm.positive_fraction < 1:
+        raise ConfigError("alarm.positive_fraction must be between 0 and 1")
+    if cfg.export.check_clips < 1:
+        raise ConfigError("export.check_clips must be >= 1")

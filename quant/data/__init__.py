@@ -1,0 +1,1 @@
+"""Video data: embedded synthetic tasks and a loader for real datasets."""

@@ -1,0 +1,129 @@
+"""QONNX export of the per-frame step graph and its check against torch on whole clips.
+
+The step graph takes one frame ``frame`` (1, C, H, W) and one state per shift point
+``state_in_i`` (1, C_i/shift_div, H_i, W_i) and returns ``logits`` (1, K) and ``state_out_i``.
+Running it frame by frame with the states threaded through (zeros at the clip's first frame)
+is the golden reference for a clip. What later stages and the driver need is stored as ONNX
+metadata (the graph's ``metadata_props``, as qonnx's ``set_metadata_prop`` writes it), each
+value JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsmfpga.quant.models import VideoNet
+
+#: metadata keys written into the exported model
+META_KEYS = ("tsmfpga.frames", "tsmfpga.shift_div", "tsmfpga.shift_direction", "tsmfpga.class_names",
+             "tsmfpga.input_scale", "tsmfpga.input_zero_point", "tsmfpga.input_dtype",
+             "tsmfpga.normalisation", "tsmfpga.states", "tsmfpga.model_config", "tsmfpga.task")
+
+
+class StepModule(torch.nn.Module):
+    """Wraps a VideoNet so that ``forward(frame, *states) -> (logits, *new_states)``."""
+
+    def __init__(self, net: VideoNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, frame, *states):
+        return self.net.forward_step(frame, *states)
+
+
+def state_names(n: int) -> tuple[list[str], list[str]]:
+    return [f"state_in_{i}" for i in range(n)], [f"state_out_{i}" for i in range(n)]
+
+
+def input_quant_params(net: VideoNet) -> tuple[float, int]:
+    """Scale and zero-point of the model's input quantizer (code = round(x / scale) + zp)."""
+    q = net.input_quant
+    return float(q.act_quant.scale().detach()), int(q.act_quant.zero_point().detach())
+
+
+def export_step_graph(net: VideoNet, path: Path, metadata: dict) -> Path:
+    """Export ``net`` (quantized, eval mode) as a QONNX step graph with metadata; atomic write."""
+    from brevitas.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    net.eval()
+    shapes = net.state_shapes()
+    sin, sout = state_names(len(shapes))
+    frame = torch.zeros(1, net.cfg.in_channels, net.cfg.input_size, net.cfg.input_size)
+    states = tuple(torch.zeros(s) for s in shapes)
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".partial.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(StepModule(net).eval(), args=(frame, *states), export_path=str(tmp),
+                     input_names=["frame", *sin], output_names=["logits", *sout])
+    model = ModelWrapper(str(tmp))
+    inits = {i.name for i in model.graph.initializer}
+    for inp in [i for i in model.graph.input if i.name in inits]:  # weights are not graph inputs
+        model.graph.input.remove(inp)
+    for key, value in metadata.items():
+        model.set_metadata_prop(key, json.dumps(value))
+    model.save(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: Path) -> dict:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    # qonnx keeps metadata on the graph (ModelWrapper.set_metadata_prop); accept model level too
+    props = list(model.metadata_props) + list(model.graph.metadata_props)
+    return {p.key: json.loads(p.value) for p in props if p.key.startswith("tsmfpga.")}
+
+
+def run_step_graph(model, clip: np.ndarray, state_shapes: list[tuple[int, ...]]) -> np.ndarray:
+    """Run a loaded step graph (qonnx ModelWrapper) on one clip ``(T, C, H, W)`` float input."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    sin, sout = state_names(len(state_shapes))
+    states = [np.zeros(s, np.float32) for s in state_shapes]
+    logits = []
+    for frame in clip:
+        feed = {"frame": frame[None].astype(np.float32)}
+        feed.update(dict(zip(sin, states)))
+        out = execute_onnx(model, feed)
+        states = [out[n] for n in sout]
+        logits.append(out["logits"][0])
+    return np.stack(logits)
+
+
+def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray) -> dict:
+    """Compare qonnx frame-by-frame execution of the step graph with the torch clip forward."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+    from tqdm import tqdm
+
+    from tsmfpga.quant.train import to_input
+
+    model = ModelWrapper(str(path)).transform(InferShapes())
+    net.eval()
+    x = to_input(clips_uint8)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    worst, argmax_equal, frame_argmax_equal = 0.0, 0, 0
+    for i in tqdm(range(len(x)), desc="export check", leave=False, disable=None):
+        got = run_step_graph(model, x[i].numpy(), net.state_shapes())
+        worst = max(worst, float(np.abs(got - ref[i]).max()))
+        argmax_equal += int(got.mean(0).argmax() == ref[i].mean(0).argmax())
+        frame_argmax_equal += int((got.argmax(1) == ref[i].argmax(1)).sum())
+    return {
+        "clips": int(len(x)),
+        "frames": int(len(x) * x.shape[1]),
+        "max_abs_diff": worst,
+        "argmax_equal": argmax_equal == len(x),
+        "clip_argmax_agree": argmax_equal,
+        "frame_argmax_agree": frame_argmax_equal,
+        "source": "qonnx_exec vs torch",
+    }

@@ -1,0 +1,250 @@
+"""The QAT stage end to end: data -> TSN / float TSM / quantized TSM -> alarm task -> export -> report.
+
+Outputs in ``OUT`` (``out/qat`` for ``make qat``): ``model.onnx`` (QONNX step graph of the
+quantized TSM), ``alarm.onnx`` (step graph of the alarm model), ``report.json``, PNG plots and
+``ckpt/`` (a checkpoint per epoch). ``report.json`` is written last and atomically: a folder
+without it is not a finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsmfpga.quant import export as qexport
+from tsmfpga.quant.config import QATConfig
+from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
+from tsmfpga.quant.models import VideoNet, count_macs, load_float_into_quant
+from tsmfpga.quant.train import calibrate, predict, set_determinism, train_phase
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Clips of one task, uint8 ``(N, T, C, H, W)``, with labels and class names."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    class_names: tuple[str, ...]
+    info: dict
+
+
+def _motion_data(cfg: QATConfig, cache: Path) -> TaskData:
+    from tsmfpga.quant.data import synthetic
+
+    mcfg = synthetic.MotionConfig(**{"T": cfg.data.frames, "size": cfg.data.size, **cfg.data.motion})
+    sets = {s: synthetic.load_or_make("motion", getattr(cfg.data, f"{s}_clips"), s, cfg.seed, mcfg, cache)
+            for s in ("train", "val", "test")}
+    return TaskData(*((sets[s].x, sets[s].y) for s in ("train", "val", "test")),
+                    tuple(sets["train"].class_names),
+                    {"task": "motion", "generator": dataclasses.asdict(mcfg)})
+
+
+def _alarm_data(cfg: QATConfig, cache: Path) -> TaskData:
+    from tsmfpga.quant.data import synthetic
+
+    acfg = synthetic.AlarmConfig(**{"T": cfg.data.frames, "size": cfg.data.size,
+                                    "positive_fraction": cfg.alarm.positive_fraction, **cfg.alarm.scene})
+    sets = {s: synthetic.load_or_make("alarm", getattr(cfg.alarm, f"{s}_clips"), s, cfg.seed, acfg, cache)
+            for s in ("train", "val", "test")}
+    return TaskData(*((sets[s].x, sets[s].y) for s in ("train", "val", "test")),
+                    tuple(sets["train"].class_names), {"task": "alarm", "generator": dataclasses.asdict(acfg)})
+
+
+def _video_data(cfg: QATConfig) -> TaskData:
+    from tsmfpga.quant.data.video import VideoClipDataset, VideoDatasetConfig
+
+    vcfg = VideoDatasetConfig(root=Path(cfg.data.video_root), num_segments=cfg.data.frames,
+                              size=cfg.data.size, grayscale=cfg.model.in_channels == 1,
+                              skip_corrupt=cfg.data.skip_corrupt)
+    ds = VideoClipDataset(vcfg, train=False, seed=cfg.seed)
+    x, y = ds.load_all()
+    order = np.random.default_rng(cfg.seed).permutation(len(x))
+    n_test = max(1, len(x) * 15 // 100)
+    n_val = max(1, len(x) * 15 // 100)
+    te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    return TaskData((x[tr], y[tr]), (x[va], y[va]), (x[te], y[te]), tuple(ds.classes),
+                    {"task": "video", "root": str(cfg.data.video_root), "videos": len(ds.samples),
+                     "skipped_corrupt": [str(p) for p, _ in ds.skipped]})
+
+
+def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume: bool, log,
+                 float_epochs: int, qat_epochs: int, with_tsn: bool) -> dict:
+    """Float TSM (and TSN), then QAT from the float weights. Returns models and histories."""
+    t = cfg.train
+    mcfg = dataclasses.replace(cfg.model, num_classes=len(data.class_names), in_channels=data.train[0].shape[2])
+    out, history = {}, {}
+    if with_tsn:
+        torch.manual_seed(cfg.seed)
+        out["tsn"] = VideoNet(mcfg, "tsn", quantized=False)
+        history[f"{prefix}tsn_float"] = train_phase(f"{prefix}tsn_float", out["tsn"], data.train, data.val,
+                                                    t.tsn_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
+    torch.manual_seed(cfg.seed)
+    out["float"] = VideoNet(mcfg, "tsm", quantized=False)
+    history[f"{prefix}tsm_float"] = train_phase(f"{prefix}tsm_float", out["float"], data.train, data.val,
+                                                float_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
+    torch.manual_seed(cfg.seed)
+    q = VideoNet(mcfg, "tsm", quantized=True)
+    load_float_into_quant(q, out["float"].state_dict())
+    calibrate(q, data.train[0], t.batch_size, t.calib_batches)
+    history[f"{prefix}tsm_qat"] = train_phase(f"{prefix}tsm_qat", q, data.train, data.val,
+                                              qat_epochs, t.qat_lr, t, cfg.seed, ckpt, resume, log)
+    out["quant"] = q
+    return {"models": out, "history": history, "model_config": mcfg}
+
+
+def _metadata(cfg: QATConfig, net: VideoNet, data: TaskData, extra: dict | None = None) -> dict:
+    scale, zp = qexport.input_quant_params(net)
+    meta = {
+        "tsmfpga.task": data.info["task"],
+        "tsmfpga.frames": cfg.data.frames,
+        "tsmfpga.shift_div": net.cfg.shift_div,
+        "tsmfpga.shift_direction": net.cfg.shift_direction,
+        "tsmfpga.class_names": list(data.class_names),
+        "tsmfpga.input_scale": scale,
+        "tsmfpga.input_zero_point": zp,
+        "tsmfpga.input_dtype": "UINT8",
+        "tsmfpga.normalisation": "x = pixel / 255 (uint8 code = pixel); frames (C, H, W), channels "
+                                 + ("gray" if net.cfg.in_channels == 1 else "RGB"),
+        "tsmfpga.states": [list(s) for s in net.state_shapes()],
+        "tsmfpga.model_config": dataclasses.asdict(net.cfg),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def _write_json_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print) -> dict:
+    """Run the stage; returns the report (also written to ``out/report.json``). On failure the
+    final outputs are removed (checkpoints stay, for ``resume``)."""
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "report.json"
+    finals = [report_path, out / "model.onnx", out / "alarm.onnx"]
+    for path in finals:  # stale results must not make this run look complete if it fails
+        path.unlink(missing_ok=True)
+    try:
+        return _run(cfg, out, resume, log, t0)
+    except BaseException:
+        for path in finals:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float) -> dict:
+    from tsmfpga.quant import plots
+
+    report_path = out / "report.json"
+    set_determinism(cfg.seed, cfg.train.threads)
+    cache = out.parent / "data"
+    log(f"[qat] config {cfg.name}: data ({cfg.data.task}) ...")
+    data = _video_data(cfg) if cfg.data.task == "video" else _motion_data(cfg, cache)
+    log(f"[qat] {len(data.train[0])} train / {len(data.val[0])} val / {len(data.test[0])} test clips, "
+        f"{len(data.class_names)} classes, clip shape {data.train[0].shape[1:]}")
+    main = train_models(cfg, data, "", out / "ckpt", resume, log, cfg.train.float_epochs,
+                        cfg.train.qat_epochs, with_tsn=True)
+    xt, yt = data.test
+    reports = {}
+    for key in ("float", "quant", "tsn"):
+        logits = predict(main["models"][key], xt, desc=f"test {key}")
+        reports[key] = classification_report(logits.mean(1), yt, data.class_names)
+    qnet = main["models"]["quant"]
+
+    alarm, alarm_hist = None, {}
+    if cfg.alarm.enabled:
+        alarm, alarm_hist, alarm_net, adata = _run_alarm(cfg, cache, out, resume, log)
+
+    log("[qat] exporting the QONNX step graph ...")
+    model_path = qexport.export_step_graph(qnet, out / "model.onnx", _metadata(cfg, qnet, data))
+    n_check = min(cfg.export.check_clips, len(xt))
+    check = qexport.check_step_graph(model_path, qnet, xt[:n_check])
+    if check["max_abs_diff"] > cfg.export.tolerance or not check["argmax_equal"]:
+        raise RuntimeError(f"exported step graph {model_path} disagrees with torch: {check}")
+    if alarm is not None:
+        qexport.export_step_graph(alarm_net, out / "alarm.onnx", _metadata(
+            cfg, alarm_net, adata, {"tsmfpga.alarm_threshold": alarm["threshold"],
+                                    "tsmfpga.alarm_positive_class": 1}))
+
+    history = {**main["history"], **alarm_hist}
+    pngs = {
+        "training_curves": plots.plot_training_curves(history, out / "training_curves.png"),
+        "confusion_quant": plots.plot_confusion_matrix(
+            np.array(reports["quant"]["confusion_matrix"]), data.class_names, out / "confusion_quant.png",
+            title=f"quantized TSM ({cfg.model.weight_bits}-bit W / {cfg.model.act_bits}-bit A), test clips"),
+        "confusion_tsn": plots.plot_confusion_matrix(
+            np.array(reports["tsn"]["confusion_matrix"]), data.class_names, out / "confusion_tsn.png",
+            title="TSN float (no temporal shift), test clips"),
+        "accuracy": plots.plot_accuracy_bars(
+            {"TSN float": reports["tsn"]["top1"], "TSM float": reports["float"]["top1"],
+             f"TSM W{cfg.model.weight_bits}A{cfg.model.act_bits}": reports["quant"]["top1"]},
+            out / "accuracy.png", title="top-1 on the same test clips"),
+    }
+    if alarm is not None:
+        pngs["alarm_threshold"] = plots.plot_precision_recall_threshold(alarm, out / "alarm_threshold.png")
+
+    report = {
+        "stage": "qat",
+        "config": dataclasses.asdict(cfg),
+        "data": {**data.info, "class_names": list(data.class_names), "train_clips": len(data.train[0]),
+                 "val_clips": len(data.val[0]), "test_clips": len(xt)},
+        "model": {"macs_per_frame": count_macs(main["model_config"]), "macs_source": "analytical",
+                  "states": [list(s) for s in qnet.state_shapes()]},
+        "float": reports["float"], "quant": reports["quant"], "tsn": reports["tsn"],
+        "deltas": {"quant_minus_float_points": 100 * (reports["quant"]["top1"] - reports["float"]["top1"]),
+                   "tsm_minus_tsn_points": 100 * (reports["float"]["top1"] - reports["tsn"]["top1"])},
+        "export": {**check, "path": model_path.name},
+        "alarm": alarm,
+        "history": history,
+        "plots": {k: Path(v).name for k, v in pngs.items()},
+        "seconds": round(time.time() - t0, 1),
+        "units": {"top1": "fraction of test clips", "seconds": "s wall clock", "macs_per_frame": "MAC"},
+    }
+    _write_json_atomic(report, report_path)
+    return report
+
+
+def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log):
+    adata = _alarm_data(cfg, cache)
+    log(f"[qat] alarm task: {len(adata.train[0])} train clips, "
+        f"{int(adata.train[1].sum())} positive ({adata.class_names[1]})")
+    res = train_models(cfg, adata, "alarm_", out / "ckpt", resume, log, cfg.alarm.float_epochs,
+                       cfg.alarm.qat_epochs, with_tsn=False)
+    net = res["models"]["quant"]
+    scores = {s: softmax(predict(net, getattr(adata, s)[0], desc=f"alarm {s}").mean(1))[:, 1]
+              for s in ("val", "test")}
+    rep = binary_alarm_report(scores["test"], adata.test[1], beta=cfg.alarm.beta,
+                              val_scores=scores["val"], val_labels=adata.val[1])
+    rep["model"] = "quantized TSM"
+    rep["class_names"] = list(adata.class_names)
+    return rep, res["history"], net, adata
+
+
+def summary(report: dict) -> str:
+    """Human summary for the terminal."""
+    f, q, n, e = report["float"], report["quant"], report["tsn"], report["export"]
+    lines = [
+        f"QAT stage ({report['config']['name']}): {report['data']['test_clips']} test clips, "
+        f"{len(report['data']['class_names'])} classes, {report['seconds']:.0f} s",
+        f"  TSN float      top-1 {100 * n['top1']:6.2f} %",
+        f"  TSM float      top-1 {100 * f['top1']:6.2f} %",
+        f"  TSM quantized  top-1 {100 * q['top1']:6.2f} %   (quant - float {report['deltas']['quant_minus_float_points']:+.2f} pt)",
+        f"  export: {e['clips']} clips frame by frame through qonnx, max |diff| {e['max_abs_diff']:.2e}, "
+        f"argmax equal: {e['argmax_equal']}",
+    ]
+    a = report.get("alarm")
+    if a:
+        lines.append(f"  alarm: threshold {a['threshold']:.3f} (on {a['threshold_chosen_on']}), precision "
+                     f"{a['precision']:.3f}, recall {a['recall']:.3f}, F2 {a['f2']:.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Seeded, resumable training loops for float and quantization-aware training.
+
+Determinism: the batch order of epoch ``e`` of phase ``p`` depends only on ``(seed, p, e)``,
+torch runs deterministic algorithms on a fixed number of threads, and every epoch ends with an
+atomically written checkpoint (model, optimizer, schedule, history). ``resume=True`` continues
+from the newest checkpoint of a phase and reaches the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from tsmfpga.quant.config import TrainConfig
+
+
+def set_determinism(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _phase_seed(seed: int, phase: str, epoch: int) -> int:
+    return (seed * 1_000_003 + zlib.crc32(phase.encode()) * 101 + epoch) % 2**63
+
+
+def to_input(x_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 pixels -> float input of the model (pixel / 255; the input quantizer's code = pixel)."""
+    return torch.from_numpy(x_uint8.astype(np.float32) / 255.0)
+
+
+def iterate(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None = None):
+    idx = np.arange(len(x)) if order is None else order
+    for s in range(0, len(idx), batch_size):
+        b = idx[s : s + batch_size]
+        yield to_input(x[b]), torch.from_numpy(y[b].astype(np.int64))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 64, desc: str = "eval") -> np.ndarray:
+    """Per-frame logits ``(N, T, K)`` in eval mode."""
+    model.eval()
+    out = []
+    dummy = np.zeros(len(x), np.int64)
+    steps = math.ceil(len(x) / batch_size)
+    for xb, _ in tqdm(iterate(x, dummy, batch_size), total=steps, desc=desc, leave=False, disable=None):
+        out.append(model(xb).numpy())
+    return np.concatenate(out)
+
+
+def accuracy(frame_logits: np.ndarray, y: np.ndarray) -> float:
+    return float((frame_logits.mean(1).argmax(1) == y).mean())
+
+
+@torch.no_grad()
+def calibrate(model: torch.nn.Module, x: np.ndarray, batch_size: int, batches: int) -> None:
+    """Initialise activation quantizer scales from statistics (Brevitas calibration mode)."""
+    from brevitas.graph.calibrate import calibration_mode
+
+    model.eval()
+    dummy = np.zeros(len(x), np.int64)
+    with calibration_mode(model):
+        for i, (xb, _) in enumerate(iterate(x, dummy, batch_size)):
+            if i >= batches:
+                break
+            model(xb)
+
+
+def _checkpoint_path(ckpt_dir: Path, phase: str, epoch: int) -> Path:
+    return ckpt_dir / f"{phase}_e{epoch:03d}.pt"
+
+
+def latest_checkpoint(ckpt_dir: Path, phase: str) -> tuple[int, Path] | None:
+    found = sorted(ckpt_dir.glob(f"{phase}_e[0-9][0-9][0-9].pt"))
+    return (int(found[-1].stem[-3:]), found[-1]) if found else None
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_phase(
+    phase: str,
+    model: torch.nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    epochs: int,
+    lr: float,
+    tcfg: TrainConfig,
+    seed: int,
+    ckpt_dir: Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    stop_after_epoch: int | None = None,
+) -> list[dict]:
+    """Train ``model`` in place for ``epochs``; returns the per-epoch history.
+
+    ``stop_after_epoch`` simulates an interruption (tests): return after that epoch's checkpoint.
+    """
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    xtr, ytr = train
+    steps_per_epoch = math.ceil(len(xtr) / tcfg.batch_size)
+    total = max(1, epochs * steps_per_epoch)
+    warmup = max(1, total // 20)
+    history: list[dict] = []
+    start = 1
+    found = latest_checkpoint(ckpt_dir, phase) if resume else None
+    state = torch.load(found[1], weights_only=False) if found is not None else None
+    if state is not None:
+        # before building the optimizer: Brevitas may re-create quantizer scale Parameters on load
+        model.load_state_dict(state["model"])
+    params_decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    params_other = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD(
+        [{"params": params_decay, "weight_decay": tcfg.weight_decay}, {"params": params_other, "weight_decay": 0}],
+        lr=lr, momentum=0.9, nesterov=True,
+    )
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    if state is not None:
+        epoch, path = found
+        opt.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["torch_rng"])
+        history = state["history"]
+        start = epoch + 1
+        log(f"[{phase}] resumed from {path.name} (epoch {epoch}/{epochs})")
+    elif not resume:
+        for stale in ckpt_dir.glob(f"{phase}_e*.pt"):
+            stale.unlink()
+
+    for epoch in range(start, epochs + 1):
+        model.train()
+        order = np.random.default_rng(_phase_seed(seed, phase, epoch)).permutation(len(xtr))
+        seen = correct = 0
+        loss_sum = 0.0
+        bar = tqdm(iterate(xtr, ytr, tcfg.batch_size, order), total=steps_per_epoch,
+                   desc=f"{phase} {epoch}/{epochs}", leave=False, disable=None)
+        for xb, yb in bar:
+            logits = model(xb).mean(1)  # clip consensus over T
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(yb)
+            loss_sum += loss.item() * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        val_acc = accuracy(predict(model, val[0], desc=f"{phase} val"), val[1])
+        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_acc": val_acc}
+        history.append(row)
+        log(f"[{phase}] epoch {epoch}/{epochs}  loss {row['train_loss']:.4f}  "
+            f"train acc {row['train_acc']:.4f}  val acc {val_acc:.4f}")
+        save_atomic(
+            {"phase": phase, "epoch": epoch, "model": model.state_dict(), "optim": opt.state_dict(),
+             "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "history": history},
+            _checkpoint_path(ckpt_dir, phase, epoch),
+        )
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    return history
