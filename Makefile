@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all demo clean
+.PHONY: setup doctor test test-all qat demo clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,17 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+QAT_CONFIG ?= reference
+QAT_OUT ?= out/qat
+
+## stage 1: QAT of TSN / float TSM / quantized TSM on the embedded task, QONNX step-graph export
+qat: setup
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
+
 ## the whole flow so far, end to end, on the embedded default
 demo: setup
 	$(BIN)/tsmfpga doctor
-	$(BIN)/python -m pytest -q tests/quant/test_brevitas_export_smoke.py tests/flow/test_finn_smoke.py tests/hw/test_axis_fifo.py tests/hw/test_synth.py
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
 
 clean:
 	rm -rf out .pytest_cache

@@ -18,23 +18,25 @@ from pathlib import Path
 
 import numpy as np
 
+from tsmfpga.errors import UserFacingError
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 _HMDB_SPLIT = re.compile(r"^(?P<cls>.+)_test_split(?P<n>\d+)\.txt$")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserFacingError, ValueError):
     """The dataset on disk does not match the configuration (missing root, list file, class...)."""
 
 
-class CorruptVideoError(RuntimeError):
+class CorruptVideoError(UserFacingError, RuntimeError):
     """A video file could not be decoded (or has no video frames)."""
 
     def __init__(self, path: Path | str, reason: str):
         self.path, self.reason = Path(path), reason
         super().__init__(
             f"cannot decode video {path}: {reason}. If the dataset is known to contain broken "
-            "files, set VideoDatasetConfig(skip_corrupt=True) to skip them; they are then counted "
-            "in VideoClipDataset.skipped"
+            "files, set `data.skip_corrupt: true` in the QAT config (VideoDatasetConfig(skip_corrupt="
+            "True) in Python) to skip them; they are then counted in the report"
         )
 
     def __reduce__(self):  # picklable across DataLoader worker processes

@@ -1,0 +1,81 @@
+"""`tsmfpga qat` end to end on the tiny config, and its bad-input behaviour."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tsmfpga.quant.export import read_metadata
+
+REQUIRED = ["float.top1", "quant.top1", "tsn.top1", "export.clips", "export.max_abs_diff",
+            "export.argmax_equal", "alarm.threshold", "alarm.precision", "alarm.recall", "alarm.f2"]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tsmfpga", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _get(d, dotted):
+    for part in dotted.split("."):
+        d = d[part]
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qat") / "qat"
+    proc = _cli("qat", "--config", "tiny", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def test_tiny_report_has_every_figure(tiny_run):
+    out, proc = tiny_run
+    report = json.loads((out / "report.json").read_text())
+    for key in REQUIRED:
+        value = _get(report, key)
+        assert value is not None, key
+    assert report["export"]["clips"] == 4 and report["export"]["argmax_equal"] is True
+    assert report["export"]["max_abs_diff"] < 1e-4
+    for png in report["plots"].values():
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "TSM quantized" in proc.stdout
+
+
+def test_tiny_export_metadata(tiny_run):
+    out, _ = tiny_run
+    meta = read_metadata(out / "model.onnx")
+    assert meta["tsmfpga.frames"] == 6
+    assert meta["tsmfpga.shift_direction"] == "online" and meta["tsmfpga.shift_div"] == 8
+    assert len(meta["tsmfpga.class_names"]) == 10
+    assert abs(meta["tsmfpga.input_scale"] - 1 / 255) < 1e-9 and meta["tsmfpga.input_zero_point"] == 0
+    alarm = read_metadata(out / "alarm.onnx")
+    assert 0 <= alarm["tsmfpga.alarm_threshold"] <= 1
+
+
+def test_unknown_key_fails_cleanly(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("train:\n  epochs: 3\n")
+    out = tmp_path / "o"
+    proc = _cli("qat", "--config", str(cfg), "--out", str(out))
+    assert proc.returncode != 0
+    assert "train.epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "report.json").exists()
+
+
+def test_bit_width_out_of_range_fails_cleanly(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model:\n  act_bits: 12\n")
+    proc = _cli("qat", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0 and "act_bits" in proc.stderr
+
+
+def test_missing_dataset_folder_fails_cleanly(tmp_path):
+    cfg = tmp_path / "video.yaml"
+    cfg.write_text(f"data:\n  task: video\n  video_root: {tmp_path / 'nope'}\n  size: 32\n")
+    out = tmp_path / "o"
+    proc = _cli("qat", "--config", str(cfg), "--out", str(out))
+    assert proc.returncode != 0
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "report.json").exists() and not (out / "model.onnx").exists()
