@@ -11,7 +11,9 @@ value JSON.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -57,20 +59,25 @@ def export_step_graph(net: VideoNet, path: Path, metadata: dict) -> Path:
     sin, sout = state_names(len(shapes))
     frame = torch.zeros(1, net.cfg.in_channels, net.cfg.input_size, net.cfg.input_size)
     states = tuple(torch.zeros(s) for s in shapes)
+    # torch.onnx warns about torchvision ops it cannot register; irrelevant here
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     path = Path(path)
-    tmp = path.with_name(path.stem + ".partial.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        export_qonnx(StepModule(net).eval(), args=(frame, *states), export_path=str(tmp),
-                     input_names=["frame", *sin], output_names=["logits", *sout])
-    model = ModelWrapper(str(tmp))
-    inits = {i.name for i in model.graph.initializer}
-    for inp in [i for i in model.graph.input if i.name in inits]:  # weights are not graph inputs
-        model.graph.input.remove(inp)
-    for key, value in metadata.items():
-        model.set_metadata_prop(key, json.dumps(value))
-    model.save(str(tmp))
-    os.replace(tmp, path)
+    # the exporter may write external-data side files: keep them in a scratch folder that goes away
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_qonnx(StepModule(net).eval(), args=(frame, *states), export_path=str(raw),
+                         input_names=["frame", *sin], output_names=["logits", *sout], verbose=False)
+        model = ModelWrapper(str(raw))  # loads external data into the protobuf
+        inits = {i.name for i in model.graph.initializer}
+        for inp in [i for i in model.graph.input if i.name in inits]:  # weights are not graph inputs
+            model.graph.input.remove(inp)
+        for key, value in metadata.items():
+            model.set_metadata_prop(key, json.dumps(value))
+        tmp = Path(scratch) / "final.onnx"
+        model.save(str(tmp))
+        os.replace(tmp, path)
     return path
 
 

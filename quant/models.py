@@ -52,16 +52,17 @@ class ModelConfig:
     first_weight_bits: int = 8
     #: weight bits of the final fully connected layer (1..8)
     last_weight_bits: int = 8
-    #: bits of the pooled features fed to the classifier (TruncAvgPool2d output, 2..16)
-    pool_bits: int = 8
+    #: bits of the pooled features fed to the classifier (TruncAvgPool2d output, 2..16);
+    #: 0 = exact: act_bits + log2(pool window), so the average drops no bits
+    pool_bits: int = 0
 
     def validate(self) -> None:
         for name in ("weight_bits", "act_bits", "first_weight_bits", "last_weight_bits"):
             v = getattr(self, name)
             if not isinstance(v, int) or not 1 <= v <= 8:
                 raise ValueError(f"model.{name} = {v!r} is out of range: bit widths must be 1..8")
-        if not 2 <= self.pool_bits <= 16:
-            raise ValueError(f"model.pool_bits = {self.pool_bits!r} must be 2..16")
+        if self.pool_bits != 0 and not 2 <= self.pool_bits <= 16:
+            raise ValueError(f"model.pool_bits = {self.pool_bits!r} must be 0 (exact) or 2..16")
         if self.act_bits < 2:
             raise ValueError("model.act_bits = 1 is not supported: ReLU quantizers need >= 2 bits")
         if self.shift_direction not in SHIFT_DIRECTIONS:
@@ -80,6 +81,12 @@ class ModelConfig:
     @property
     def final_size(self) -> int:
         return self.input_size // 2 ** len(self.widths)
+
+    @property
+    def effective_pool_bits(self) -> int:
+        """Output bits of the global average pool (exact when ``pool_bits`` is 0)."""
+        exact = self.act_bits + 2 * (self.final_size.bit_length() - 1)
+        return self.pool_bits or exact
 
 
 def shift_clip(x: torch.Tensor, n_frames: int, fold: int, direction: str) -> torch.Tensor:
@@ -144,7 +151,7 @@ class Builder:
         from brevitas.quant.scaled_int import RoundTo8bit
 
         class PoolTrunc(RoundTo8bit):
-            bit_width = self.cfg.pool_bits
+            bit_width = self.cfg.effective_pool_bits
 
         return qnn.TruncAvgPool2d(k, trunc_quant=PoolTrunc, return_quant_tensor=True)
 

@@ -28,6 +28,27 @@ def _qat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile(args: argparse.Namespace) -> int:
+    from tsmfpga.flow.compile import run_compile
+    from tsmfpga.flow.config import CompileConfig
+    from tsmfpga.flow.report import summary
+
+    cfg = CompileConfig(model_path=Path(args.model), out=Path(args.out), board=args.board,
+                        clock_mhz=args.clock_mhz, target_fps=args.target_fps, budget_fraction=args.budget,
+                        start_step=args.start_step, stop_step=args.stop_step,
+                        verify_clips=args.verify_clips, verify_inputs=args.inputs)
+    from tsmfpga.hw.boards import get_board
+
+    get_board(cfg.board)  # unknown board: clear error before any work
+    report = run_compile(cfg)
+    if report is None:
+        print(f"stopped after --stop-step {args.stop_step}; graphs in {Path(args.out) / 'steps'}")
+        return 0
+    print(summary(report))
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tsmfpga",
@@ -45,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the newest checkpoints in OUT/ckpt after an interruption")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.set_defaults(func=_qat)
+
+    p = sub.add_parser("compile", help="QONNX model -> folded FINN dataflow graph of hardware layers")
+    p.add_argument("model", help="QONNX .onnx file (e.g. out/qat/model.onnx)")
+    p.add_argument("--board", default="pynq-z2", help="board from hw/boards/boards.yaml (default pynq-z2)")
+    p.add_argument("--target-fps", type=float, default=None,
+                   help="frames/s to reach (default: the highest that fits the resource budget)")
+    p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's)")
+    p.add_argument("--budget", type=float, default=0.8, help="fraction of LUT/BRAM/DSP to use (default 0.8)")
+    p.add_argument("--out", default="out/compile", help="build folder (default out/compile)")
+    p.add_argument("--start-step", default=None, help="resume at this step (uses the saved graphs)")
+    p.add_argument("--stop-step", default=None, help="stop after this step")
+    p.add_argument("--verify-clips", type=int, default=8, help="clips verified in Python (default 8)")
+    p.add_argument("--inputs", default=None, help=".npy of integer input codes to verify with")
+    p.set_defaults(func=_compile)
     return parser
 
 

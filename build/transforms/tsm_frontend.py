@@ -29,40 +29,12 @@ emits the integer accumulator. :func:`non_hw_nodes` lists anything else (must be
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.base import Transformation
-
-from tsmfpga.flow.transforms.io_prep import (
-    AnnotateNCHWInputs,
-    IntegerInputFromQuant,
-    NormalizeTruncRounding,
-)
-from tsmfpga.flow.transforms.layout import (
-    AbsorbTransposeIntoGlobalAvgPool,
-    MakeInputNHWC,
-    MoveUnitReshapeToOutput,
-)
-from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
-from tsmfpga.flow.transforms.temporal_shift_streamline import (
-    AbsorbTransposeAfterTemporalShift,
-    MoveMulPastTemporalShift,
-    MoveTransposePastTemporalShift,
-    sync_temporal_shift_attrs,
-)
 
 #: op types allowed after the last HW layer (float post-processing of the logits)
 POSTPROC_OPS = ("Mul", "Add", "Reshape")
-
-
-def _apply(model: ModelWrapper, transforms, log: Callable[[str, ModelWrapper], None] | None, stage: str):
-    for t in transforms:
-        model = model.transform(t)
-    if log is not None:
-        log(stage, model)
-    return model
 
 
 def _until_fixpoint(model: ModelWrapper, transforms, max_iter: int = 6) -> ModelWrapper:
@@ -81,7 +53,7 @@ def _integer_only(model: ModelWrapper, node) -> bool:
     return all(model.get_tensor_datatype(t).is_integer() for t in tensors)
 
 
-def tidy_steps() -> list[Transformation]:
+def tidy_steps() -> list:
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import (
         GiveReadableTensorNames,
@@ -95,95 +67,26 @@ def tidy_steps() -> list[Transformation]:
             RemoveStaticGraphInputs(), InferDataTypes()]
 
 
+#: the front-end steps of :mod:`tsmfpga.flow.steps`, in order
+FRONTEND_STEPS = ("tidy", "qonnx_to_finn", "integer_input", "temporal_shift", "streamline", "nhwc",
+                  "hw_layers")
+
+
 def to_hw_graph(model: ModelWrapper, log: Callable[[str, ModelWrapper], None] | None = None) -> ModelWrapper:
-    """The whole front end. ``log(stage, model)`` is called after each stage (for checks/saves)."""
+    """The whole front end (the registered build steps, in order). ``log(stage, model)`` is
+    called after each stage (for checks/saves)."""
     import os
     from pathlib import Path
 
     from tsmfpga import toolenv
+    from tsmfpga.flow.steps import STEPS
 
     if not Path(os.environ.get("FINN_BUILD_DIR", "/nonexistent")).is_dir():
         toolenv.prepare_finn_env()  # keep a build dir the caller already chose
-    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
-    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
-    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
-        InferElementwiseBinaryOperation,
-    )
-    from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
-    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
-    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
-    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
-        InferQuantizedMatrixVectorActivation,
-    )
-    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
-    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
-    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
-    from finn.transformation.streamline import Streamline
-    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
-    from finn.transformation.streamline.absorb import (
-        AbsorbConsecutiveTransposes,
-        AbsorbScalarBiasIntoMultiThreshold,
-        AbsorbTransposeIntoMultiThreshold,
-    )
-    from finn.transformation.streamline.reorder import (
-        MakeMaxPoolNHWC,
-        MoveLinearPastEltwiseAdd,
-        MoveLinearPastFork,
-        MoveMulPastJoinConcat,
-        MoveMulPastMaxPool,
-        MoveTransposePastFork,
-        MoveTransposePastJoinAdd,
-    )
-    from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
-    from qonnx.transformation.infer_data_layouts import InferDataLayouts
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
-
-    input_names = [i.name for i in model.graph.input]
-    model = _apply(model, tidy_steps() + [NormalizeTruncRounding(), AnnotateNCHWInputs()], log, "tidy")
-    model = _apply(model, [ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()], log, "qonnx_to_finn")
-    model = _apply(model, [IntegerInputFromQuant(0)], log, "integer_input")
-    model = _apply(model, [InsertTemporalShift(), GiveUniqueNodeNames()], log, "temporal_shift")
-    records = json.loads(model.get_metadata_prop("tsmfpga.temporal_shift") or "[]")
-    for r in records:  # tidy renamed graph inputs/outputs; keep the exported names too
-        idx = int(r["state_in"].rsplit("_", 1)[-1]) if r["state_in"].rsplit("_", 1)[-1].isdigit() else None
-        if idx is not None and idx < len(input_names):
-            r["exported_state_in"] = input_names[idx]
-    model.set_metadata_prop("tsmfpga.temporal_shift", json.dumps(records))
-
-    model = model.transform(Streamline())
-    model = _until_fixpoint(model, [
-        MoveMulPastMaxPool(), AbsorbScalarBiasIntoMultiThreshold(), MoveLinearPastFork(),
-        MoveMulPastTemporalShift(), MoveMulPastJoinConcat(), MoveLinearPastEltwiseAdd(), Streamline(),
-    ])
-    model = _apply(model, [InferDataTypes()], log, "streamline")
-
-    model = _apply(model, [LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold()],
-                   None, "lower")
-    model = _until_fixpoint(model, [
-        MoveTransposePastFork(), MoveTransposePastTemporalShift(), AbsorbTransposeAfterTemporalShift(),
-        MoveTransposePastJoinAdd(), AbsorbConsecutiveTransposes(), AbsorbTransposeIntoMultiThreshold(),
-        MakeMaxPoolNHWC(), InferDataLayouts(),
-    ])
-    model = _apply(model, [MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), MoveUnitReshapeToOutput(),
-                           GiveUniqueNodeNames()], log, "nhwc")
-    meta = json.loads(model.get_metadata_prop("tsmfpga.hw_input") or "{}")
-    meta["layout"] = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "?"
-    model.set_metadata_prop("tsmfpga.hw_input", json.dumps(meta))
-
-    model = _apply(model, [
-        InferPool(), InferConvInpGen(), InferQuantizedMatrixVectorActivation(), InferThresholdingLayer(),
-        InferElementwiseBinaryOperation(_integer_only), InferDuplicateStreamsLayer(),
-        InferGlobalAccPoolLayer(), InferLabelSelectLayer(), InferShapes(), InferDataTypes(),
-        GiveUniqueNodeNames(), RemoveUnusedTensors(), MinimizeAccumulatorWidth(),
-        RoundAndClipThresholds(), InferDataTypes(),
-    ], None, "hw_layers")
-    model = sync_temporal_shift_attrs(model)
-    model.set_metadata_prop("tsmfpga.postproc", json.dumps(
-        [{"node": n.name, "op_type": n.op_type} for n in postproc_nodes(model)]))
-    if log is not None:
-        log("hw_layers", model)
+    for name in FRONTEND_STEPS:
+        model = STEPS[name](model, None)
+        if log is not None:
+            log(name, model)
     return model
 
 

@@ -1,0 +1,44 @@
+"""Configuration of `tsmfpga compile`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class CompileConfig:
+    """Everything the compiler's steps read. Paths are plain fields, never environment variables."""
+
+    #: the QONNX model to compile (the golden reference for verification, too)
+    model_path: Path
+    #: build folder: steps/NN_<step>.onnx after every step, report.json at the end
+    out: Path
+    #: board name from hw/boards/boards.yaml
+    board: str = "pynq-z2"
+    #: fabric clock in MHz (None: the board's default)
+    clock_mhz: float | None = None
+    #: frames (or images) per second to reach; None: the highest that fits the budget
+    target_fps: float | None = None
+    #: fraction of the board's LUT, BRAM and DSP the design may use
+    budget_fraction: float = 0.8
+    #: first step to run (earlier steps' saved graph is loaded); None: from the start
+    start_step: str | None = None
+    #: last step to run; None: to the end
+    stop_step: str | None = None
+    #: whole clips (TSM) verified frame by frame in Python against the QONNX golden
+    verify_clips: int = 8
+    #: frames per verification clip (None: the model's metadata, else 8)
+    verify_frames: int | None = None
+    #: inputs verified for a plain CNN (one image each)
+    verify_images: int = 32
+    #: optional .npy of integer input codes to verify with, in the model's input layout
+    verify_inputs: Path | None = None
+    #: seed of the random verification inputs
+    seed: int = 0
+
+    def __post_init__(self):
+        self.model_path = Path(self.model_path)
+        self.out = Path(self.out)
+        if self.verify_inputs is not None:
+            self.verify_inputs = Path(self.verify_inputs)

@@ -1,0 +1,76 @@
+"""The compile report (``DIR/report.json``) and its terminal summary."""
+
+from __future__ import annotations
+
+import json
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from tsmfpga.flow.config import CompileConfig
+
+
+def _meta(model: ModelWrapper, key: str, default=None):
+    value = model.get_metadata_prop(key)
+    return json.loads(value) if value else default
+
+
+def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict) -> dict:
+    from tsmfpga.flow.transforms.tsm_frontend import op_histogram
+
+    folding = _meta(model, "tsmfpga.folding", {})
+    hw_input = _meta(model, "tsmfpga.hw_input", {})
+    inp = model.graph.input[0].name
+    return {
+        "stage": "compile",
+        "model": str(cfg.model_path),
+        "board": cfg.board,
+        "clock_mhz": folding.get("clock_mhz"),
+        "target_fps": cfg.target_fps,
+        "budget_fraction": cfg.budget_fraction,
+        "fps_estimate": folding.get("fps_estimate"),
+        "ideal_ii_cycles": folding.get("ideal_ii_cycles"),
+        "bottleneck": folding.get("bottleneck"),
+        "latency_estimate_cycles": folding.get("latency_estimate_cycles"),
+        "resources": folding.get("totals"),
+        "budget": folding.get("budget"),
+        "capacity": folding.get("capacity"),
+        "utilization": folding.get("utilization"),
+        "layers": folding.get("layers", []),
+        "estimate_source": "analytical",
+        "python_exec": _meta(model, "tsmfpga.python_exec", {}),
+        "input": {
+            "name": inp,
+            "dtype": model.get_tensor_datatype(inp).name,
+            "shape": model.get_tensor_shape(inp),
+            "layout": hw_input.get("layout"),
+            "scale": hw_input.get("scale"),
+            "zero_point": hw_input.get("zero_point"),
+        },
+        "temporal_shift": _meta(model, "tsmfpga.temporal_shift", []),
+        "postproc": _meta(model, "tsmfpga.postproc", []),
+        "ops": op_histogram(model),
+        "step_seconds": timings,
+        "units": {"clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
+                  "ideal_ii_cycles": "clock cycles per frame (analytical)",
+                  "step_seconds": "s wall clock"},
+    }
+
+
+def summary(report: dict) -> str:
+    pe = report["python_exec"]
+    lines = [
+        f"compile: {report['model']} -> {report['board']} @ {report['clock_mhz']} MHz",
+        f"  ops: {', '.join(f'{k} {v}' for k, v in sorted(report['ops'].items()))}",
+        f"  fps {report['fps_estimate']:.0f} (analytical), ideal II {report['ideal_ii_cycles']} cycles, "
+        f"bottleneck {report['bottleneck']}",
+    ]
+    if report.get("resources"):
+        res = report["resources"]
+        cap = report["capacity"]
+        lines.append("  resources (analytical): " + ", ".join(
+            f"{k} {res[k]:.0f}/{cap[k]}" for k in ("LUT", "FF", "BRAM36", "DSP") if k in res and k in cap))
+    lines.append(f"  python exec vs QONNX golden: {pe.get('mismatches')} mismatches over {pe.get('frames')} "
+                 f"frames ({pe.get('values')} values) -> bit exact: {pe.get('bit_exact')}")
+    lines.append(f"  input: {report['input']['dtype']} {report['input']['shape']} "
+                 f"scale {report['input']['scale']} zero-point {report['input']['zero_point']}")
+    return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""The compiler's build steps: plain functions ``(model, cfg) -> model`` registered by name.
+
+Like FINN's builder, but steps raise instead of returning error codes and read no environment
+variables. Each step's result is saved by the runner (:mod:`tsmfpga.flow.compile`) as
+``steps/NN_<name>.onnx``; results that are not graph edits (folding, verification) travel in
+the graph's metadata (``tsmfpga.*`` keys, JSON) so every saved graph is self-describing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from tsmfpga.errors import UserFacingError
+from tsmfpga.flow.config import CompileConfig
+
+Step = Callable[[ModelWrapper, CompileConfig], ModelWrapper]
+
+#: every registered step by name
+STEPS: dict[str, Step] = {}
+#: the default order
+DEFAULT_STEPS: list[str] = []
+
+
+class UnmappedNodeError(UserFacingError):
+    """Nodes that the flow could not turn into hardware layers."""
+
+
+def step(name: str):
+    def register(fn: Step) -> Step:
+        if name in STEPS:
+            raise ValueError(f"step {name!r} registered twice")
+        STEPS[name] = fn
+        DEFAULT_STEPS.append(name)
+        return fn
+
+    return register
+
+
+def _fe():
+    from tsmfpga.flow.transforms import tsm_frontend
+
+    return tsm_frontend
+
+
+@step("tidy")
+def step_tidy(model, cfg):
+    """Shapes, constant folding, unique names, datatypes; Trunc rounding normalised; NCHW inputs."""
+    from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, NormalizeTruncRounding
+
+    # remember the exported input names (tidy renames them) for the TemporalShift records
+    model.set_metadata_prop("tsmfpga.exported_inputs", json.dumps([i.name for i in model.graph.input]))
+    for t in _fe().tidy_steps() + [NormalizeTruncRounding(), AnnotateNCHWInputs()]:
+        model = model.transform(t)
+    return model
+
+
+@step("qonnx_to_finn")
+def step_qonnx_to_finn(model, cfg):
+    """Quant -> MultiThreshold + Mul; AveragePool + Trunc -> QuantAvgPool2d (finn-plus)."""
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for t in (ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()):
+        model = model.transform(t)
+    return model
+
+
+@step("integer_input")
+def step_integer_input(model, cfg):
+    """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept)."""
+    from tsmfpga.flow.transforms.io_prep import IntegerInputFromQuant
+
+    model = model.transform(IntegerInputFromQuant(0))
+    inp = model.graph.input[0].name
+    if not model.get_tensor_datatype(inp).is_integer():
+        raise UnmappedNodeError(
+            f"graph input {inp!r} is a float tensor ({model.get_tensor_datatype(inp).name}) and no input "
+            "quantizer follows it: hardware needs integers. Put a QuantIdentity (unsigned, zero-point 0, "
+            "e.g. 8-bit with scale 1/255 for pixels) right after the model input before exporting."
+        )
+    return model
+
+
+@step("temporal_shift")
+def step_temporal_shift(model, cfg):
+    """State plumbing of the step graph (state inputs/outputs, Slice/Concat) -> stateful TemporalShift."""
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
+
+    model = model.transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
+        extra = [i.name for i in model.graph.input[1:]] + [o.name for o in model.graph.output[1:]]
+        raise UnmappedNodeError(
+            f"graph keeps extra inputs/outputs {extra} that are not TemporalShift state: the compiler "
+            "maps one input stream and one output stream; export one frame in, logits out")
+    return model
+
+
+@step("streamline")
+def step_streamline(model, cfg):
+    """Streamline with the order that works across TemporalShift and residual forks/joins."""
+    from finn.transformation.streamline import Streamline
+    from finn.transformation.streamline.absorb import AbsorbScalarBiasIntoMultiThreshold
+    from finn.transformation.streamline.reorder import (
+        MoveLinearPastEltwiseAdd,
+        MoveLinearPastFork,
+        MoveMulPastJoinConcat,
+        MoveMulPastMaxPool,
+    )
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    from tsmfpga.flow.transforms.temporal_shift_streamline import MoveMulPastTemporalShift
+
+    model = model.transform(Streamline())
+    model = _fe()._until_fixpoint(model, [
+        MoveMulPastMaxPool(), AbsorbScalarBiasIntoMultiThreshold(), MoveLinearPastFork(),
+        MoveMulPastTemporalShift(), MoveMulPastJoinConcat(), MoveLinearPastEltwiseAdd(), Streamline(),
+    ])
+    return model.transform(InferDataTypes())
+
+
+@step("nhwc")
+def step_nhwc(model, cfg):
+    """Convs lowered to Im2Col + MatMul; Transposes moved out so the whole graph is NHWC."""
+    from finn.transformation.streamline.absorb import (
+        AbsorbConsecutiveTransposes,
+        AbsorbTransposeIntoMultiThreshold,
+    )
+    from finn.transformation.streamline.reorder import (
+        MakeMaxPoolNHWC,
+        MoveTransposePastFork,
+        MoveTransposePastJoinAdd,
+    )
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    from tsmfpga.flow.transforms.layout import (
+        AbsorbTransposeIntoGlobalAvgPool,
+        MakeInputNHWC,
+        MoveUnitReshapeToOutput,
+    )
+    from tsmfpga.flow.transforms.temporal_shift_streamline import (
+        AbsorbTransposeAfterTemporalShift,
+        MoveTransposePastTemporalShift,
+    )
+
+    for t in (LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold()):
+        model = model.transform(t)
+    model = _fe()._until_fixpoint(model, [
+        MoveTransposePastFork(), MoveTransposePastTemporalShift(), AbsorbTransposeAfterTemporalShift(),
+        MoveTransposePastJoinAdd(), AbsorbConsecutiveTransposes(), AbsorbTransposeIntoMultiThreshold(),
+        MakeMaxPoolNHWC(), InferDataLayouts(),
+    ])
+    for t in (MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), MoveUnitReshapeToOutput(),
+              GiveUniqueNodeNames()):
+        model = model.transform(t)
+    meta = json.loads(model.get_metadata_prop("tsmfpga.hw_input") or "{}")
+    meta["layout"] = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "NC"
+    model.set_metadata_prop("tsmfpga.hw_input", json.dumps(meta))
+    return model
+
+
+@step("hw_layers")
+def step_hw_layers(model, cfg):
+    """Convert to FINN hardware layers (+ our TemporalShift); integer accumulators minimised."""
+    fe = _fe()
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for t in (InferPool(), InferConvInpGen(), InferQuantizedMatrixVectorActivation(),
+              InferThresholdingLayer(), InferElementwiseBinaryOperation(fe._integer_only),
+              InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),
+              InferShapes(), InferDataTypes(), GiveUniqueNodeNames(), RemoveUnusedTensors(),
+              MinimizeAccumulatorWidth(), RoundAndClipThresholds(), InferDataTypes()):
+        model = model.transform(t)
+    from tsmfpga.flow.transforms.temporal_shift_streamline import sync_temporal_shift_attrs
+
+    model = sync_temporal_shift_attrs(model)
+    model.set_metadata_prop("tsmfpga.postproc", json.dumps(
+        [{"node": n.name, "op_type": n.op_type} for n in fe.postproc_nodes(model)]))
+    return model
+
+
+#: what to change in the model, by op type the flow could not map
+_ADVICE = {
+    "ReduceMean": "use a power-of-two TruncAvgPool2d (or AvgPool2d + a quantizer) instead of "
+                  "AdaptiveAvgPool2d / mean",
+    "Sigmoid": "use a quantized ReLU / HardTanh / Identity activation",
+    "Softmax": "leave softmax out of the exported graph (the host applies it)",
+    "MatMul": "the layer's input or weights are not quantized: add a quantizer before it",
+    "Conv": "the conv's input is not quantized: add an activation quantizer before it",
+    "Mul": "a float scale could not be absorbed: check that every activation is quantized",
+    "Add": "a float bias or residual add could not be absorbed: put both add inputs through one "
+           "shared quantizer",
+}
+
+
+@step("check_mapped")
+def step_check_mapped(model, cfg):
+    """Every node is a hardware layer or the documented output post-processing; else name them."""
+    fe = _fe()
+    bad = [n for n in model.graph.node
+           if not fe.is_hw_node(n) and n.name not in {p.name for p in fe.postproc_nodes(model)}]
+    if bad:
+        lines = [f"  {n.name} ({n.op_type}): {_ADVICE.get(n.op_type, 'not supported by the flow')}"
+                 for n in bad[:10]]
+        raise UnmappedNodeError(
+            f"{len(bad)} node(s) could not be mapped to hardware layers:\n" + "\n".join(lines)
+            + ("\n  ..." if len(bad) > 10 else ""))
+    return model
+
+
+@step("fold")
+def step_fold(model, cfg):
+    """PE/SIMD per layer for the target fps (or the most that fits the budget); analytical estimates."""
+    from tsmfpga.flow.folding import fold
+    from tsmfpga.hw.boards import get_board
+
+    board = get_board(cfg.board)
+    clock = cfg.clock_mhz or board.clock_mhz
+    model, result = fold(model, board, clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction)
+    model.set_metadata_prop("tsmfpga.folding", json.dumps(result.to_dict()))
+    return model
+
+
+@step("verify_python")
+def step_verify_python(model, cfg):
+    """The HW graph executed in Python equals the QONNX golden (whole clips for a TSM)."""
+    from tsmfpga.flow.compile import load_model
+    from tsmfpga.flow.verify import verify
+
+    result = verify(model, load_model(cfg.model_path), cfg)
+    model.set_metadata_prop("tsmfpga.python_exec", json.dumps(result))
+    return model
