@@ -92,7 +92,7 @@ class AlarmConfig:
     T: int = 8  # frames per clip
     size: int = 32  # frame height = width in pixels
     positive_fraction: float = 0.2  # fraction of "concealed" clips (exactly round(n * fraction))
-    negative_mix: tuple[float, float, float] = (0.5, 0.3, 0.2)  # weights of put_back / carried / walk negatives
+    negative_mix: tuple[float, float, float] = (0.5, 0.3, 0.2)  # weights: put_back / carried / walk
     digit_size: int = 12  # digit sprite resolution before scaling to item_size
     item_size: float = 7.0  # on-screen size of the taken item (a small digit), px
     shelf_row: int = 7  # top row of the 2-px bright shelf bar

@@ -100,7 +100,9 @@ def _probe(train_x, train_y, test_x, test_y):
     return model.score(test_x, test_y)
 
 
-@pytest.mark.parametrize("pair", syn.MOTION_PAIRS, ids=lambda p: f"{MOTION_CLASSES[p[0]]}-{MOTION_CLASSES[p[1]]}")
+@pytest.mark.parametrize(
+    "pair", syn.MOTION_PAIRS, ids=lambda p: f"{MOTION_CLASSES[p[0]]}-{MOTION_CLASSES[p[1]]}"
+)
 def test_single_frames_carry_no_direction(motion_big, pair):
     """Within a direction pair, a linear probe on single frames (and on the frame average, i.e.
     what TSN sees) is at chance; on frame differences / the whole clip it is not."""
@@ -110,7 +112,8 @@ def test_single_frames_carry_no_direction(motion_big, pair):
     y = (motion_big.y[sel] == b).astype(np.int64)
     n, T = x.shape[:2]
     k = n * 2 // 3  # held-out clips, not just held-out frames
-    frame_acc = _probe(x[:k].reshape(-1, 256), np.repeat(y[:k], T), x[k:].reshape(-1, 256), np.repeat(y[k:], T))
+    frames_tr, frames_te = x[:k].reshape(-1, 256), x[k:].reshape(-1, 256)
+    frame_acc = _probe(frames_tr, np.repeat(y[:k], T), frames_te, np.repeat(y[k:], T))
     mean_acc = _probe(x[:k].mean(1), y[:k], x[k:].mean(1), y[k:])
     assert frame_acc < 0.6, f"single frames reveal the class: {frame_acc:.3f}"
     assert mean_acc < 0.6, f"frame average reveals the class: {mean_acc:.3f}"

@@ -1,0 +1,425 @@
+"""Folding (PE / SIMD per layer) of the generic HW graph to a frame rate, within a resource budget.
+
+finn-plus' ``SetFolding`` only handles specialized (``_hls`` / ``_rtl``) nodes -- on the generic
+graph it skips every node -- and knows nothing of ``TemporalShift``, so the folding loop is ours.
+It follows SetFolding's rules and constraints:
+
+* every layer gets the least parallelism (smallest PE*SIMD, valid divisors only) whose expected
+  cycles per frame (:func:`tsmfpga.flow.estimates.layer_cycles`) are <= the target cycles
+  ``clock / target_fps``; MVAU ties are broken by the cheaper analytical resource estimate;
+* MVAU: PE | MH, SIMD | MW. Thresholding / DuplicateStreams / ElementwiseAdd / GlobalAccPool:
+  PE | channels. TemporalShift: PE | gcd(NumChannels, ShiftChannels). FMPadding and a dense
+  ConvolutionInputGenerator: SIMD | channels (RTL SWG ``parallel_window`` after full SIMD). A depthwise
+  ConvolutionInputGenerator feeding a Pool gets SIMD = the Pool's PE (raised until both meet the target).
+
+Then the analytical estimates are totalled and checked against ``budget_fraction`` of the board
+(LUT, LUTRAM, BRAM36, DSP, FF). Repairs before giving up: MVAUs switch from DSP to LUT multipliers
+(largest DSP consumer first) while DSPs are over budget; memories move from BRAM to LUTRAM (lowest
+BRAM efficiency first) while BRAM is over budget, and from LUTRAM to BRAM (largest first) while
+LUTRAM is over and BRAM has room. Otherwise :class:`FoldingError` names the
+resource, needed vs budget, and the largest consumer. Without a target the highest frame rate that
+fits is found by bisection over the achievable bottleneck cycle counts.
+
+MVAU nodes get ``tsmfpga_mac_impl`` = "dsp" | "lut" (and finn's ``resType``), ``ram_style``
+"block" | "distributed" for the weights; TemporalShift nodes ``tsmfpga_ram_style``. Folding changes
+no function: Python execution of the folded graph equals the unfolded one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from tsmfpga.errors import UserFacingError
+from tsmfpga.flow import estimates as est
+
+#: resources checked against the budget (LUTRAM is a subset of LUT that only SLICEMs provide)
+CHECKED = ("LUT", "LUTRAM", "BRAM36", "DSP", "FF")
+
+UNITS = {"cycles": "clock cycles per frame", "fps": "frames per second", "clock_mhz": "MHz",
+         "LUT": "LUT6", "LUTRAM": "LUT6 used as memory", "FF": "flip-flops", "BRAM36": "36 Kb block RAMs",
+         "DSP": "DSP48 slices", "utilization": "fraction of board capacity"}
+
+
+class FoldingError(UserFacingError):
+    """The target frame rate cannot be met, or the design does not fit the board's budget."""
+
+
+@dataclass
+class FoldingResult:
+    layers: list[dict]
+    ideal_ii_cycles: int
+    bottleneck: str
+    fps_estimate: float
+    totals: dict
+    budget: dict
+    capacity: dict
+    utilization: dict
+    target_fps: float | None
+    board: str = ""
+    clock_mhz: float = 0.0
+    budget_fraction: float = 0.8
+    target_cycles: int | None = None
+    mac_impl: dict = field(default_factory=dict)
+    limit: dict = field(default_factory=dict)
+    source: str = "analytical"
+    units: dict = field(default_factory=lambda: dict(UNITS))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        """Human-readable per-layer table."""
+        rows = [f"{'layer':<30} {'PE':>4} {'SIMD':>4} {'cycles':>8} {'LUT':>7} {'FF':>7} {'BRAM36':>6} "
+                f"{'DSP':>4}  impl"]
+        for r in self.layers:
+            x = r["resources"]
+            impl = r.get("mac_impl", "") + ("/" + r["ram_style"] if r.get("ram_style") else "")
+            rows.append(f"{r['name']:<30} {r['pe']:>4} {r['simd']:>4} {r['cycles']:>8} {x['LUT']:>7} "
+                        f"{x['FF']:>7} {x['BRAM36']:>6g} {x['DSP']:>4}  {impl}")
+        t = self.totals
+        rows.append(f"{'total':<30} {'':>4} {'':>4} {self.ideal_ii_cycles:>8} {t['LUT']:>7} {t['FF']:>7} "
+                    f"{t['BRAM36']:>6g} {t['DSP']:>4}")
+        rows.append(f"II {self.ideal_ii_cycles} cycles ({self.bottleneck}) -> {self.fps_estimate:,.1f} fps at "
+                    f"{self.clock_mhz:g} MHz; utilization " +
+                    ", ".join(f"{k} {v:.0%}" for k, v in self.utilization.items()))
+        return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- folding options
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, int(n) + 1) if n % d == 0]
+
+
+def _hw_nodes(model):
+    from finn.util.fpgadataflow import is_fpgadataflow_node
+
+    return [n for n in model.graph.node if is_fpgadataflow_node(n)]
+
+
+def _set(node, attrs: dict) -> None:
+    op = est.custom_op(node)
+    for k, v in attrs.items():
+        op.set_nodeattr(k, int(v))
+
+
+def _options(model, node) -> list[dict] | None:
+    """Folding choices of a node, least parallel first (None: folded together with its consumer)."""
+    op = est.custom_op(node)
+    t = node.op_type
+    if t == "MVAU":
+        mh, mw = op.get_nodeattr("MH"), op.get_nodeattr("MW")
+        return [{"PE": p, "SIMD": s} for p in _divisors(mh) for s in _divisors(mw)]
+    if t in ("Thresholding", "DuplicateStreams", "GlobalAccPool"):
+        return [{"PE": p} for p in _divisors(op.get_nodeattr("NumChannels"))]
+    if t in ("ElementwiseAdd", "ElementwiseSub", "ElementwiseMul"):
+        return [{"PE": p} for p in _divisors(op.get_normal_output_shape()[-1])]
+    if t == "LabelSelect":
+        return [{"PE": p} for p in _divisors(op.get_nodeattr("Labels"))]
+    if t == "TemporalShift":
+        return [{"PE": p} for p in _divisors(math.gcd(op.get_nodeattr("NumChannels"),
+                                                      op.get_nodeattr("ShiftChannels")))]
+    if t == "FMPadding":
+        return [{"SIMD": s} for s in _divisors(op.get_nodeattr("NumChannels"))]
+    if t == "ConvolutionInputGenerator":
+        if op.get_nodeattr("depthwise"):
+            cons = model.find_consumer(node.output[0])
+            if cons is not None and cons.op_type == "Pool":
+                return None
+            return [{"SIMD": s} for s in _divisors(op.get_nodeattr("IFMChannels"))]
+        c = op.get_nodeattr("IFMChannels")
+        opts = [{"SIMD": s, "parallel_window": 0} for s in _divisors(c)]
+        return opts + [{"SIMD": c, "parallel_window": 1}]
+    if t == "Pool":
+        return [{"PE": p} for p in _divisors(op.get_nodeattr("Channels"))]
+    return []  # unknown op: keep its attributes, report its cycles
+
+
+def _parallelism(opt: dict) -> int:
+    p = opt.get("PE", 1) * opt.get("SIMD", 1)
+    return p * (1000 if opt.get("parallel_window") else 1)
+
+
+def _apply_option(model, node, opt: dict) -> int:
+    """Set ``opt`` on ``node`` (and a depthwise SWG producer of a Pool); returns the cycles."""
+    _set(node, opt)
+    cyc = est.layer_cycles(node)[0]
+    if node.op_type == "Pool":
+        prod = model.find_producer(node.input[0])
+        if prod is not None and prod.op_type == "ConvolutionInputGenerator":
+            _set(prod, {"SIMD": opt["PE"]})
+            cyc = max(cyc, est.layer_cycles(prod)[0])
+    return cyc
+
+
+def _valid(node, opt) -> bool:
+    if node.op_type == "ConvolutionInputGenerator" and opt.get("parallel_window"):
+        try:
+            work = copy.deepcopy(node)
+            _set(work, opt)
+            return est.specialized(work, "rtl").select_impl_style() == "parallel"
+        except Exception:
+            return False
+    return True
+
+
+def _cost(model, node, board) -> float:
+    r = est.estimate_layer(model, node, board)["resources"]
+    return r["LUT"] / board.lut + r["DSP"] / max(board.dsp, 1) + r["BRAM36"] / max(board.bram36, 1)
+
+
+def _fold_node(model, node, target: int, board) -> tuple[int, dict]:
+    """Least parallel valid option meeting ``target``; else the fastest. Returns (cycles, option)."""
+    opts = _options(model, node)
+    if opts is None or not opts:
+        return est.layer_cycles(node)[0], {}
+    scored = []
+    for opt in sorted(opts, key=_parallelism):
+        if not _valid(node, opt):
+            continue
+        scored.append((_apply_option(model, node, opt), opt))
+    meeting = [(c, o) for c, o in scored if c <= target]
+    if not meeting:
+        best = min(scored, key=lambda co: (co[0], _parallelism(co[1])))
+        _apply_option(model, node, best[1])
+        return best
+    least = min(_parallelism(o) for _, o in meeting)
+    ties = [(c, o) for c, o in meeting if _parallelism(o) == least]
+    if len(ties) > 1 and node.op_type == "MVAU":
+        def cost(co):
+            _apply_option(model, node, co[1])
+            est.set_raw_attr(node, est.MAC_IMPL_ATTR, "dsp")
+            return _cost(model, node, board)
+        ties.sort(key=cost)
+    _apply_option(model, node, ties[0][1])
+    return ties[0]
+
+
+def cycle_candidates(model) -> tuple[list[int], int, dict[str, int]]:
+    """(every cycle count a layer can reach >= the fastest possible II, sorted; the fastest II
+    (the largest per-layer minimum); {layer: minimum cycles per frame, fully unfolded})."""
+    m = copy.deepcopy(model)
+    cands, floor, mins = set(), 1, {}
+    for n in _hw_nodes(m):
+        opts = _options(m, n)
+        if opts is None:
+            continue  # folded with its consumer
+        reach = [_apply_option(m, n, o) for o in opts if _valid(n, o)] or [est.layer_cycles(n)[0]]
+        cands.update(reach)
+        mins[n.name] = min(reach)
+        floor = max(floor, min(reach))
+    return sorted(c for c in cands if c >= floor), floor, mins
+
+
+# ----------------------------------------------------------------------------- budget
+def _fmt(v) -> str:
+    return f"{v:,.1f}" if isinstance(v, float) and v != int(v) else f"{int(v):,}"
+
+
+def _totals(layers) -> dict:
+    tot = {k: 0 for k in est.RESOURCES}
+    for r in layers:
+        for k in est.RESOURCES:
+            tot[k] += r["resources"][k]
+    tot["BRAM36"] = float(tot["BRAM36"])
+    return tot
+
+
+def _capacity(board) -> dict:
+    return {"LUT": board.lut, "LUTRAM": board.lutram, "FF": board.ff, "BRAM36": board.bram36, "DSP": board.dsp}
+
+
+def _over(totals, budget) -> list[str]:
+    return [k for k in CHECKED if totals[k] > budget[k]]
+
+
+def _estimate_all(model, board) -> list[dict]:
+    return [est.estimate_layer(model, n, board) for n in _hw_nodes(model)]
+
+
+def _assign_memories_and_macs(model, board) -> None:
+    """Default choices: DSP MACs where the DSP MVU can do them, cheaper memory per buffer."""
+    for n in _hw_nodes(model):
+        if n.op_type == "MVAU":
+            ok, _ = est.mvau_dsp_feasible(model, n, board.part)
+            impl = "dsp" if ok else "lut"
+            est.set_raw_attr(n, est.MAC_IMPL_ATTR, impl)
+            op = est.custom_op(n)
+            op.set_nodeattr("resType", impl)
+            op.set_nodeattr("ram_style", est.mvau_ram_style(n, board))
+        elif n.op_type == "ConvolutionInputGenerator":
+            est.custom_op(n).set_nodeattr("ram_style", est.swg_ram_style(n, board))
+        elif n.op_type == "TemporalShift":
+            style, _, _ = est._ts_memory(est.custom_op(n), None, board)
+            est.set_raw_attr(n, est.TS_RAM_ATTR, style)
+
+
+def _repair(model, board, budget) -> list[dict]:
+    """DSP -> LUT MACs while DSPs are over; BRAM -> LUTRAM while BRAM is over. Returns estimates."""
+    nodes = {n.name: n for n in _hw_nodes(model)}
+    layers = _estimate_all(model, board)
+    tot = _totals(layers)
+    while tot["DSP"] > budget["DSP"]:
+        dsp_layers = sorted((r for r in layers if r.get("mac_impl") == "dsp" and r["resources"]["DSP"] > 0),
+                            key=lambda r: -r["resources"]["DSP"])
+        if not dsp_layers:
+            break
+        n = nodes[dsp_layers[0]["name"]]
+        est.set_raw_attr(n, est.MAC_IMPL_ATTR, "lut")
+        est.custom_op(n).set_nodeattr("resType", "lut")
+        layers = _estimate_all(model, board)
+        tot = _totals(layers)
+    while tot["BRAM36"] > budget["BRAM36"]:
+        movable = [r for r in layers if r["resources"]["BRAM36"] > 0 and r["op"] in
+                   ("MVAU", "ConvolutionInputGenerator", "TemporalShift")]
+        if not movable:
+            break
+
+        def efficiency(r):  # stored bits per allocated BRAM bit (low first)
+            bits = r.get("weight_bits") or r.get("buffer_bits") or 0
+            return bits / (r["resources"]["BRAM36"] * 36864)
+        r = min(movable, key=efficiency)
+        n = nodes[r["name"]]
+        if r["op"] == "TemporalShift":
+            est.set_raw_attr(n, est.TS_RAM_ATTR, "distributed")
+        else:
+            est.custom_op(n).set_nodeattr("ram_style", "distributed")
+        layers = _estimate_all(model, board)
+        tot = _totals(layers)
+    tried = set()
+    while tot["LUTRAM"] > budget["LUTRAM"]:  # the reverse: LUTRAM memories to BRAM while BRAM has room
+        movable = [r for r in layers if r.get("ram_style") == "distributed" and r["name"] not in tried
+                   and r["op"] in ("MVAU", "ConvolutionInputGenerator", "TemporalShift")]
+        if not movable:
+            break
+        r = max(movable, key=lambda r: r["resources"]["LUTRAM"])
+        tried.add(r["name"])
+        n = nodes[r["name"]]
+        set_style = (lambda s: est.set_raw_attr(n, est.TS_RAM_ATTR, s)) if r["op"] == "TemporalShift" \
+            else (lambda s: est.custom_op(n).set_nodeattr("ram_style", s))
+        set_style("block")
+        new_layers = _estimate_all(model, board)
+        new_tot = _totals(new_layers)
+        if new_tot["BRAM36"] > budget["BRAM36"] or new_tot["LUTRAM"] >= tot["LUTRAM"]:
+            set_style("distributed")
+            continue
+        layers, tot = new_layers, new_tot
+    return layers
+
+
+def _fit_message(what: str, board, totals, budget, budget_fraction, layers) -> str:
+    worst = max(_over(totals, budget), key=lambda k: totals[k] / max(budget[k], 1e-9))
+    top = max(layers, key=lambda r: r["resources"][worst])
+    cap = _capacity(board)[worst]
+    return (f"{what} does not fit {board.name}: {worst} needed {_fmt(totals[worst])} > budget "
+            f"{_fmt(budget[worst])} ({budget_fraction:.0%} of {_fmt(cap)}); largest consumer: "
+            f"{top['name']} ({_fmt(top['resources'][worst])} {worst}). Lower the frame rate, raise "
+            f"budget_fraction, or pick a larger board.")
+
+
+def _fold_at(model: ModelWrapper, board, target_cycles: int, budget: dict, budget_fraction: float,
+             what: str) -> tuple[ModelWrapper, list[dict]]:
+    """Fold a copy of ``model`` so every layer meets ``target_cycles`` and the budget (or raise)."""
+    m = copy.deepcopy(model)
+    for n in _hw_nodes(m):
+        _fold_node(m, n, target_cycles, board)
+    misses = [(c, n.name) for n in _hw_nodes(m) if (c := est.layer_cycles(n)[0]) > target_cycles]
+    if misses:
+        cyc, name = max(misses)
+        others = f" ({len(misses) - 1} more layers also miss it)" if len(misses) > 1 else ""
+        raise FoldingError(
+            f"{what} is unreachable: {name} needs at least {cyc:,} cycles per frame even fully unfolded "
+            f"(> target {target_cycles:,} cycles){others}")
+    _assign_memories_and_macs(m, board)
+    layers = _repair(m, board, budget)
+    totals = _totals(layers)
+    if _over(totals, budget):
+        raise FoldingError(_fit_message(what, board, totals, budget, budget_fraction, layers))
+    return m, layers
+
+
+def _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, limit,
+            mins=None) -> FoldingResult:
+    totals = _totals(layers)
+    cap = _capacity(board)
+    ii = int(max(r["cycles"] for r in layers))
+    ties = [r for r in layers if r["cycles"] == ii]
+    # of equally slow layers, name one that cannot go faster (fully unfolded) if there is one
+    bott = next((r for r in ties if mins and mins.get(r["name"]) == ii), ties[0])
+    return FoldingResult(
+        layers=layers, ideal_ii_cycles=ii, bottleneck=bott["name"],
+        fps_estimate=clock_mhz * 1e6 / ii if ii else float("inf"),
+        totals=totals, budget=budget, capacity=cap,
+        utilization={k: round(totals[k] / cap[k], 4) for k in CHECKED},
+        target_fps=target_fps, board=board.name, clock_mhz=clock_mhz, budget_fraction=budget_fraction,
+        target_cycles=target_cycles,
+        mac_impl={"dsp": [r["name"] for r in layers if r.get("mac_impl") == "dsp"],
+                  "lut": [r["name"] for r in layers if r.get("mac_impl") == "lut"]},
+        limit=limit)
+
+
+def _board(board):
+    if isinstance(board, str):
+        from tsmfpga.hw.boards import get_board
+
+        return get_board(board)
+    return board
+
+
+def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps: float | None = None,
+         budget_fraction: float = 0.8) -> tuple[ModelWrapper, FoldingResult]:
+    """Fold the generic HW graph ``model`` (not modified) for ``board`` (name or Board).
+
+    With ``target_fps``: the least parallel folding meeting ``clock/target_fps`` cycles per frame in
+    every layer, checked against ``budget_fraction`` of the board (FoldingError if impossible).
+    Without: the highest frame rate whose folding fits the budget. Returns (folded copy, result).
+    """
+    board = _board(board)
+    clock_mhz = float(clock_mhz or board.clock_mhz)
+    if not 0 < budget_fraction <= 1:
+        raise FoldingError(f"budget_fraction = {budget_fraction} must be in (0, 1]")
+    cap = _capacity(board)
+    budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
+              for k in CHECKED}
+    clock_hz = clock_mhz * 1e6
+
+    if target_fps is not None:
+        if target_fps <= 0:
+            raise FoldingError(f"target_fps = {target_fps} must be > 0")
+        target_cycles = max(1, int(math.floor(clock_hz / target_fps)))
+        what = f"target {target_fps:,g} fps ({target_cycles:,} cycles per frame at {clock_mhz:g} MHz)"
+        m, layers = _fold_at(model, board, target_cycles, budget, budget_fraction, what)
+        return m, _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, {})
+
+    # no target: bisection over the achievable bottleneck cycle counts
+    cands, floor, mins = cycle_candidates(model)
+    what = lambda c: f"folding for {clock_hz / c:,.0f} fps ({c:,} cycles per frame)"  # noqa: E731
+    best = (cands[-1],) + _fold_at(model, board, cands[-1], budget, budget_fraction,
+                                   "the fully folded design (least parallelism)")
+    lo, hi = 0, len(cands) - 1  # cands[hi] feasible
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            best = (cands[mid],) + _fold_at(model, board, cands[mid], budget, budget_fraction, what(cands[mid]))
+            hi = mid
+        except FoldingError:
+            lo = mid + 1
+    if best[0] != cands[hi]:
+        best = (cands[hi],) + _fold_at(model, board, cands[hi], budget, budget_fraction, what(cands[hi]))
+    tc, m, layers = best
+    ii = max(r["cycles"] for r in layers)
+    if ii <= floor:
+        at_min = [r["name"] for r in layers if r["cycles"] == ii and mins.get(r["name"]) == ii]
+        limit = {"reason": "fully unfolded", "layers": at_min,
+                 "detail": f"{', '.join(at_min)} cannot go below {ii:,} cycles per frame at any folding"}
+    else:
+        faster = max([c for c in cands if c < ii] or [floor])
+        try:
+            _fold_at(model, board, faster, budget, budget_fraction, what(faster))
+            limit = {"reason": "search", "detail": f"{faster} cycles also fits (non-monotone estimates)"}
+        except FoldingError as e:
+            limit = {"reason": "budget", "next_ii_cycles": int(faster), "detail": str(e)}
+    return m, _result(layers, board, clock_mhz, budget, budget_fraction, None, tc, limit, mins)

@@ -1,0 +1,204 @@
+"""Folding of the generic HW graph to a frame rate within a board budget (analytical estimates)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import numpy as np
+import pytest
+
+SIZE, T_FRAMES, CLOCK = 16, 8, 100.0
+
+
+@pytest.fixture(scope="module")
+def hw_graph(tmp_path_factory):
+    import torch
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from tsmfpga import toolenv
+    from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
+    from tsmfpga.quant.export import export_step_graph
+    from tsmfpga.quant.models import ModelConfig, VideoNet
+
+    logging.getLogger("finn").setLevel(logging.ERROR)
+    torch.manual_seed(0)
+    cfg = ModelConfig(in_channels=1, input_size=SIZE, widths=(8, 16), blocks=(1, 1), num_classes=10)
+    net = VideoNet(cfg, "tsm", quantized=True)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(2, T_FRAMES, 1, SIZE, SIZE))
+    net.eval()
+    path = tmp_path_factory.mktemp("fold") / "step.onnx"
+    export_step_graph(net, path, {"tsmfpga.frames": T_FRAMES})
+    toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn"))
+    return to_hw_graph(ModelWrapper(str(path)))
+
+
+@pytest.fixture(scope="module")
+def board():
+    from tsmfpga.hw.boards import get_board
+
+    return get_board("pynq-z2")
+
+
+def _folds(model) -> dict[str, tuple[int, int]]:
+    from tsmfpga.flow.estimates import fold_attrs
+    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+
+    return {n.name: fold_attrs(n) for n in model.graph.node if is_hw_node(n)}
+
+
+def _check_divisibility(model):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+
+    for n in model.graph.node:
+        if not is_hw_node(n):
+            continue
+        op = getCustomOp(n)
+        a = op.get_nodeattr
+        t = n.op_type
+        if t == "MVAU":
+            assert a("MH") % a("PE") == 0 and a("MW") % a("SIMD") == 0, n.name
+        elif t in ("Thresholding", "DuplicateStreams"):
+            assert a("NumChannels") % a("PE") == 0, n.name
+        elif t == "TemporalShift":
+            assert op.verify_node() == ["TemporalShift attributes OK"], n.name
+        elif t == "FMPadding":
+            assert a("NumChannels") % a("SIMD") == 0, n.name
+        elif t == "ConvolutionInputGenerator":
+            assert a("IFMChannels") % a("SIMD") == 0, n.name
+        elif t == "Pool":
+            assert a("Channels") % a("PE") == 0, n.name
+
+
+def test_fold_to_target(hw_graph, board):
+    from tsmfpga.flow.folding import fold
+
+    before = _folds(hw_graph)
+    slow_model, slow = fold(hw_graph, board, CLOCK, target_fps=2000)
+    assert _folds(hw_graph) == before, "fold() must not modify its input"
+    assert slow.target_cycles == int(CLOCK * 1e6 / 2000)
+    assert all(r["cycles"] <= slow.target_cycles for r in slow.layers)
+    assert slow.ideal_ii_cycles == max(r["cycles"] for r in slow.layers)
+    assert slow.fps_estimate == pytest.approx(CLOCK * 1e6 / slow.ideal_ii_cycles)
+    assert slow.fps_estimate >= 2000
+    for k in ("LUT", "BRAM36", "DSP"):
+        assert slow.totals[k] <= slow.budget[k] == pytest.approx(0.8 * slow.capacity[k], abs=1)
+    assert all(r["source"] == "analytical" and r["models"]["cycles"] and r["cycles"] > 0 for r in slow.layers)
+    # the attributes are really on the nodes, valid, and what the report says
+    _check_divisibility(slow_model)
+    folds = _folds(slow_model)
+    assert all(folds[r["name"]] == (r["pe"], r["simd"]) for r in slow.layers)
+    json.dumps(slow.to_dict())  # JSON-able
+    print(slow.table())
+
+    fast_model, fast = fold(hw_graph, board, CLOCK, target_fps=20000)
+    _check_divisibility(fast_model)
+    assert all(r["cycles"] <= fast.target_cycles for r in fast.layers)
+    assert fast.ideal_ii_cycles < slow.ideal_ii_cycles
+    par = {r["name"]: r["pe"] * r["simd"] for r in slow.layers}
+    assert any(r["pe"] * r["simd"] > par[r["name"]] for r in fast.layers)
+    assert all(r["pe"] * r["simd"] >= par[r["name"]] for r in fast.layers if r["op"] == "MVAU")
+    assert fast.totals["LUT"] > slow.totals["LUT"]
+    print(fast.table())
+
+
+def test_estimates_per_op(hw_graph, board):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from tsmfpga.flow.estimates import estimate_layer
+    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+
+    seen = set()
+    for n in hw_graph.graph.node:
+        if not is_hw_node(n):
+            continue
+        e = estimate_layer(hw_graph, n, board)
+        seen.add(n.op_type)
+        assert e["cycles"] > 0, f"{n.name}: no cycle estimate"
+        assert e["resources"]["LUT"] > 0 and set(e["resources"]) >= {"LUT", "FF", "BRAM36", "DSP"}
+        if n.op_type == "TemporalShift":
+            op = getCustomOp(n)
+            h, w = op.get_nodeattr("ImgDim")
+            assert e["cycles"] == h * w * op.get_nodeattr("NumChannels") // op.get_nodeattr("PE")
+        if n.op_type == "MVAU":
+            assert "finn-plus" in e["models"]["LUT"] and e["mac_impl"] in ("dsp", "lut")
+    assert {"MVAU", "ConvolutionInputGenerator", "Thresholding", "TemporalShift", "ElementwiseAdd",
+            "DuplicateStreams", "Pool", "FMPadding"} <= seen
+
+
+def test_impossible_targets(hw_graph, board):
+    from tsmfpga.errors import UserFacingError
+    from tsmfpga.flow.folding import FoldingError, fold
+    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+
+    names = [n.name for n in hw_graph.graph.node if is_hw_node(n)]
+    with pytest.raises(FoldingError) as exc:
+        fold(hw_graph, board, CLOCK, target_fps=1e7)
+    msg = str(exc.value)
+    assert isinstance(exc.value, UserFacingError)
+    assert any(nm in msg for nm in names) and "cycles" in msg and "unfolded" in msg, msg
+
+    # reachable per layer, but not within a small budget: names the resource and the consumer
+    with pytest.raises(FoldingError) as exc:
+        fold(hw_graph, board, CLOCK, target_fps=150000, budget_fraction=0.2)
+    msg = str(exc.value)
+    assert any(f"{res} needed" in msg for res in ("LUT", "LUTRAM", "BRAM36", "DSP", "FF")), msg
+    assert "budget" in msg and any(f"largest consumer: {nm} " in msg for nm in names), msg
+
+
+@pytest.mark.parametrize("budget_fraction", [0.8, 0.3])
+def test_no_target_finds_max_fps(hw_graph, board, budget_fraction):
+    from tsmfpga.flow.folding import FoldingError, fold
+
+    model, res = fold(hw_graph, board, CLOCK, budget_fraction=budget_fraction)
+    assert res.target_fps is None
+    for k in ("LUT", "LUTRAM", "BRAM36", "DSP"):
+        assert res.totals[k] <= res.budget[k]
+    _check_divisibility(model)
+    print(res.table(), res.limit)
+    if res.limit["reason"] == "fully unfolded":
+        assert res.bottleneck in res.limit["layers"]
+    else:  # any faster folding exceeds the budget
+        assert res.limit["reason"] == "budget", res.limit
+        with pytest.raises(FoldingError, match="needed"):
+            fold(hw_graph, board, CLOCK, target_fps=CLOCK * 1e6 / (res.ideal_ii_cycles - 1),
+                 budget_fraction=budget_fraction)
+    if budget_fraction < 0.5:
+        assert res.limit["reason"] == "budget"
+
+
+def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
+    from tsmfpga.flow.estimates import MAC_IMPL_ATTR, get_raw_attr
+    from tsmfpga.flow.folding import fold
+
+    _, roomy = fold(hw_graph, board, CLOCK, target_fps=20000)
+    assert roomy.mac_impl["lut"] == [] and roomy.mac_impl["dsp"]
+    small = dataclasses.replace(board, dsp=16)
+    model, res = fold(hw_graph, small, CLOCK, target_fps=20000)
+    assert res.mac_impl["lut"], "no MVAU moved to LUT multipliers"
+    assert res.totals["DSP"] <= res.budget["DSP"] < roomy.totals["DSP"]
+    assert res.totals["LUT"] > roomy.totals["LUT"]
+    nodes = {n.name: n for n in model.graph.node}
+    for name in res.mac_impl["lut"]:
+        assert get_raw_attr(nodes[name], MAC_IMPL_ATTR) == "lut"
+        assert next(r for r in res.layers if r["name"] == name)["resources"]["DSP"] == 0
+
+
+def test_folding_keeps_function(hw_graph, board):
+    from tsmfpga.flow.folding import fold
+    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip
+
+    folded, _ = fold(hw_graph, board, CLOCK, target_fps=20000)
+    assert _folds(folded) != _folds(hw_graph)
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (1, SIZE, SIZE, 1)).astype(np.float32) for _ in range(2)]
+    ref = run_hw_clip(hw_graph, frames)  # resets the TemporalShift buffers first
+    got = run_hw_clip(folded, frames)
+    for a, b in zip(ref, got):
+        assert np.array_equal(a, b)
