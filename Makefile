@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all qat demo clean
+.PHONY: setup doctor test test-all qat compile demo clean
 
 setup: $(STAMP)
 
@@ -32,10 +32,20 @@ QAT_OUT ?= out/qat
 qat: setup
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
 
+COMPILE_OUT ?= out/compile
+TARGET_FPS ?=
+COMPILE_ARGS = --board $(BOARD) --out $(COMPILE_OUT) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS),)
+
+## stage 2: the QAT output through the FINN front end to folded HW layers (+ Python bit-exactness)
+compile: setup
+	@test -f $(QAT_OUT)/report.json || { echo "no finished QAT run in $(QAT_OUT): run 'make qat' first" >&2; exit 2; }
+	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx $(COMPILE_ARGS)
+
 ## the whole flow so far, end to end, on the embedded default
 demo: setup
 	$(BIN)/tsmfpga doctor
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
+	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx $(COMPILE_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

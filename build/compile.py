@@ -33,6 +33,11 @@ def load_model(path: Path) -> ModelWrapper:
                               "pass a QONNX model exported with brevitas export_qonnx") from None
     if len(proto.graph.node) == 0:
         raise UserFacingError(f"{path} holds an empty graph (no nodes)")
+    # torch.onnx lists initializers (weights, quantizer parameters) as graph inputs too: they are
+    # constants, not inputs (and qonnx would execute them with the wrong dtype)
+    inits = {i.name for i in proto.graph.initializer}
+    for inp in [i for i in proto.graph.input if i.name in inits]:
+        proto.graph.input.remove(inp)
     return ModelWrapper(proto)
 
 

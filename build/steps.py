@@ -57,6 +57,26 @@ def step_tidy(model, cfg):
     return model
 
 
+@step("integer_input")
+def step_integer_input(model, cfg):
+    """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept)."""
+    from tsmfpga.flow.transforms.io_prep import IntegerInputFromQuant
+
+    model = model.transform(IntegerInputFromQuant(0))
+    inp = model.graph.input[0].name
+    if not model.get_tensor_datatype(inp).is_integer():
+        exported = json.loads(model.get_metadata_prop("tsmfpga.exported_inputs") or "[]")
+        shown = repr(inp) if not exported or exported[0] == inp else f"{exported[0]!r} (now {inp!r})"
+        first = ", ".join(f"{n.name or n.output[0]} ({n.op_type})"
+                          for n in model.find_consumers(inp)) or "nothing"
+        raise UnmappedNodeError(
+            f"graph input {shown} is a float tensor ({model.get_tensor_datatype(inp).name}) feeding "
+            f"{first}, with no input quantizer: hardware needs integers. Put a QuantIdentity input "
+            "quantizer right after the model input before exporting (e.g. Uint8ActPerTensorFloat for "
+            "pixels, Int8ActPerTensorFloat for signed data); its integer code becomes the HW input.")
+    return model
+
+
 @step("qonnx_to_finn")
 def step_qonnx_to_finn(model, cfg):
     """Quant -> MultiThreshold + Mul; AveragePool + Trunc -> QuantAvgPool2d (finn-plus)."""
@@ -66,22 +86,6 @@ def step_qonnx_to_finn(model, cfg):
 
     for t in (ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()):
         model = model.transform(t)
-    return model
-
-
-@step("integer_input")
-def step_integer_input(model, cfg):
-    """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept)."""
-    from tsmfpga.flow.transforms.io_prep import IntegerInputFromQuant
-
-    model = model.transform(IntegerInputFromQuant(0))
-    inp = model.graph.input[0].name
-    if not model.get_tensor_datatype(inp).is_integer():
-        raise UnmappedNodeError(
-            f"graph input {inp!r} is a float tensor ({model.get_tensor_datatype(inp).name}) and no input "
-            "quantizer follows it: hardware needs integers. Put a QuantIdentity (unsigned, zero-point 0, "
-            "e.g. 8-bit with scale 1/255 for pixels) right after the model input before exporting."
-        )
     return model
 
 
@@ -136,6 +140,9 @@ def step_nhwc(model, cfg):
         MoveTransposePastFork,
         MoveTransposePastJoinAdd,
     )
+    from finn.transformation.streamline import Streamline
+    from qonnx.core.datatype import DataType
+    from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
@@ -155,10 +162,15 @@ def step_nhwc(model, cfg):
     model = _fe()._until_fixpoint(model, [
         MoveTransposePastFork(), MoveTransposePastTemporalShift(), AbsorbTransposeAfterTemporalShift(),
         MoveTransposePastJoinAdd(), AbsorbConsecutiveTransposes(), AbsorbTransposeIntoMultiThreshold(),
-        MakeMaxPoolNHWC(), InferDataLayouts(),
+        MakeMaxPoolNHWC(), AbsorbTransposeIntoGlobalAvgPool(), InferDataLayouts(),
     ])
-    for t in (MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), MoveUnitReshapeToOutput(),
-              GiveUniqueNodeNames()):
+    # bipolar x bipolar MatMuls -> XnorPopcountMatMul + affine correction, absorbed by Streamline
+    # (FINN's BNN flow); a no-op for graphs without BIPOLAR activations and weights
+    if any(n.op_type == "MatMul" and model.get_tensor_datatype(n.input[0]) == DataType["BIPOLAR"]
+           for n in model.graph.node):
+        model = model.transform(ConvertBipolarMatMulToXnorPopcount()).transform(Streamline())
+    for t in (MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), AbsorbTransposeIntoMultiThreshold(),
+              MoveUnitReshapeToOutput(), GiveUniqueNodeNames()):
         model = model.transform(t)
     meta = json.loads(model.get_metadata_prop("tsmfpga.hw_input") or "{}")
     meta["layout"] = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "NC"
@@ -170,6 +182,9 @@ def step_nhwc(model, cfg):
 def step_hw_layers(model, cfg):
     """Convert to FINN hardware layers (+ our TemporalShift); integer accumulators minimised."""
     fe = _fe()
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation,
+    )
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
     from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
     from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
@@ -183,15 +198,18 @@ def step_hw_layers(model, cfg):
     )
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for t in (InferPool(), InferConvInpGen(), InferQuantizedMatrixVectorActivation(),
+    for t in (InferPool(), InferConvInpGen(), InferBinaryMatrixVectorActivation(),
+              InferQuantizedMatrixVectorActivation(),
               InferThresholdingLayer(), InferElementwiseBinaryOperation(fe._integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),
-              InferShapes(), InferDataTypes(), GiveUniqueNodeNames(), RemoveUnusedTensors(),
+              RemoveCNVtoFCFlatten(), InferShapes(), InferDataTypes(), GiveUniqueNodeNames(),
+              RemoveUnusedTensors(),
               MinimizeAccumulatorWidth(), RoundAndClipThresholds(), InferDataTypes()):
         model = model.transform(t)
     from tsmfpga.flow.transforms.temporal_shift_streamline import sync_temporal_shift_attrs
@@ -223,7 +241,12 @@ def step_check_mapped(model, cfg):
     bad = [n for n in model.graph.node
            if not fe.is_hw_node(n) and n.name not in {p.name for p in fe.postproc_nodes(model)}]
     if bad:
-        lines = [f"  {n.name} ({n.op_type}): {_ADVICE.get(n.op_type, 'not supported by the flow')}"
+        def floats(n):  # dynamic float inputs: where hardware would need integers
+            names = [t for t in n.input if t and model.get_initializer(t) is None
+                     and not model.get_tensor_datatype(t).is_integer()]
+            return f" [float input tensor(s): {', '.join(repr(t) for t in names)}]" if names else ""
+
+        lines = [f"  {n.name} ({n.op_type}): {_ADVICE.get(n.op_type, 'not supported by the flow')}{floats(n)}"
                  for n in bad[:10]]
         raise UnmappedNodeError(
             f"{len(bad)} node(s) could not be mapped to hardware layers:\n" + "\n".join(lines)

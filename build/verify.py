@@ -42,7 +42,7 @@ def _input_codes(cfg, hw: ModelWrapper, golden: ModelWrapper, is_clip: bool, fra
                                   f"{', '.join(map(str, want[1:]))}) integer codes")
         return codes.astype(np.int64)
     rng = np.random.default_rng(cfg.seed)
-    lo, hi = int(dtype.min()), int(dtype.max())
+    lo, hi = int(meta.get("code_min", dtype.min())), int(meta.get("code_max", dtype.max()))
     n = cfg.verify_clips if is_clip else cfg.verify_images
     size = (n, frames, *shape) if is_clip else (n, *shape)
     del meta

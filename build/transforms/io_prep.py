@@ -1,16 +1,14 @@
 """Graph input / pooling preparation for the FINN front end.
 
 * :class:`NormalizeTruncRounding` (before ``ConvertQONNXtoFINN``): Brevitas ``TruncAvgPool2d``
-  exports ``Trunc(rounding_mode="round")``; finn-plus only converts ``FLOOR``. When the Trunc
-  drops no bits (input bit width = output bit width, scale ratio 1) its input is already an
-  integer after the scale, so the rounding mode cannot change any value and we set ``FLOOR``.
-  A Trunc that really drops bits with round-half-even keeps its mode (and FINN will say so).
-* :class:`IntegerInputFromQuant` (after ``ConvertQONNXtoFINN``): the step graph's first node
-  quantizes ``frame`` (pixel/255) to 8-bit unsigned codes with scale 1/255, which FINN turns into
-  ``MultiThreshold(255 thresholds) -> Mul(1/255)``. Hardware receives the code (the pixel value)
-  itself, so the MultiThreshold is removed and the graph input becomes ``UINT8`` codes; the
-  scale stays in the graph as a Mul that streamlining absorbs. Checked exactly: the threshold
-  node must map ``code * scale`` to ``code`` for every code.
+  exports ``Trunc(rounding_mode="round")``; finn-plus only converts ``FLOOR`` (a right shift).
+  The Trunc becomes a lossless ``FLOOR`` Trunc (the exact window sum), followed, when it really
+  drops or clips bits, by a ``MultiThreshold`` that reproduces its rounding exactly.
+* :class:`IntegerInputFromQuant` (before ``ConvertQONNXtoFINN``): a graph that starts with a
+  quantizer on a float input (e.g. the step graph's ``frame`` = pixel/255 quantized to UINT8 with
+  scale 1/255, or an Int8 signed input quantizer) gets the quantizer's integer code as its input:
+  the Quant node becomes ``[Add(-zero_point)] -> Mul(scale)``, which streamlining absorbs, and
+  the graph input is typed ``INTn`` / ``UINTn``. Exact by the Quant definition.
 """
 
 from __future__ import annotations
@@ -20,79 +18,202 @@ import json
 import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.custom_op.general.multithreshold import multithreshold
 from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
+from tsmfpga.errors import UserFacingError
+
+
+def _trunc_codes(s: np.ndarray, trunc_scale: float, lo: int, hi: int, mode: str) -> np.ndarray:
+    """qonnx ``Trunc`` (v2) on integer inputs ``s`` (zero-point 0): the output integer codes.
+    Exact in float64 (``trunc_scale`` is a power of two, ``s`` small integers)."""
+    from qonnx.custom_op.general.quant import resolve_rounding_mode
+
+    y = np.clip(s.astype(np.float64) / trunc_scale, lo, hi)
+    return resolve_rounding_mode(mode.upper())(y)
+
 
 class NormalizeTruncRounding(Transformation):
+    """Make every ``AveragePool -> Trunc`` one that finn-plus converts exactly.
+
+    finn-plus converts only ``Trunc(FLOOR)`` whose scale ratio equals the dropped bits, and
+    implements it as a right shift. Brevitas ``TruncAvgPool2d`` exports ``rounding_mode="round"``
+    (round half to even), often drops bits (e.g. 4-bit activations, 8x8 pool, 8-bit output), or
+    widens (2x2 pool of 4 bits to 8 bits: output code = 4 * sum). On the integer sum ``s`` of the
+    pool window the Trunc is a monotone step function ``f(s)`` (computed exactly here), so:
+
+    * ``f(s) * trunc_scale == s`` for every ``s`` (nothing dropped, nothing clipped): the Trunc
+      becomes a lossless ``Trunc(FLOOR)`` (same value for every input);
+    * otherwise: lossless ``Trunc(FLOOR)`` (the exact sum) -> ``MultiThreshold`` whose integer
+      thresholds reproduce ``f`` (placed half-way between integer sums, so float scaling during
+      streamlining cannot move them across an integer) -> ``Mul(output scale)``. FINN turns the
+      threshold node into a Thresholding layer; the pool itself stays a plain sum.
+    """
+
     def apply(self, model: ModelWrapper):
+        from onnx import TensorProto, helper
+
         changed = False
-        for n in model.graph.node:
+        for n in list(model.graph.node):
             if n.op_type != "Trunc" or len(n.input) < 6:
                 continue  # Trunc v1 (no output scale): leave to FINN
-            mode = get_by_name(n.attribute, "rounding_mode")
-            if mode is None or mode.s.upper() == b"FLOOR":
-                continue
-            vals = [model.get_initializer(n.input[i]) for i in (1, 3, 4, 5)]
+            mode_attr = get_by_name(n.attribute, "rounding_mode")
+            vals = [model.get_initializer(n.input[i]) for i in (1, 2, 3, 4, 5)]
             if any(v is None for v in vals):
                 continue
-            scale, in_bits, out_scale, out_bits = (np.asarray(v, np.float64).flatten() for v in vals)
-            if scale.size != 1 or out_scale.size != 1:
+            scale, zp, in_bits, out_scale, out_bits = (np.asarray(v, np.float64).flatten() for v in vals)
+            if scale.size != 1 or out_scale.size != 1 or zp.size != 1 or zp[0] != 0:
+                continue  # FINN names what it cannot do
+            mode = (mode_attr.s.decode() if mode_attr is not None else "FLOOR").upper()
+            in_bits, out_bits = int(in_bits[0]), int(out_bits[0])
+            trunc_scale = float(2 ** np.round(np.log2(out_scale[0] / scale[0])))
+            signed = get_by_name(n.attribute, "signed")
+            signed = bool(signed.i) if signed is not None else True
+            narrow = get_by_name(n.attribute, "narrow")
+            narrow = bool(narrow.i) if narrow is not None else False
+            lo = -(2 ** (out_bits - 1)) + int(narrow) if signed else 0
+            hi = 2 ** (out_bits - 1) - 1 if signed else 2**out_bits - 1 - int(narrow)
+            from finn.transformation.qonnx.infer_quant_avg_pool_2d import _get_signed_from_upstream
+
+            # every window sum the input bits allow (signedness from the quantizer upstream)
+            if _get_signed_from_upstream(model, n):
+                s = np.arange(-(2 ** (in_bits - 1)), 2 ** (in_bits - 1), dtype=np.int64)
+            else:
+                s = np.arange(0, 2**in_bits, dtype=np.int64)
+            codes = _trunc_codes(s, trunc_scale, lo, hi, mode)
+            lossless = np.array_equal(codes * trunc_scale, s.astype(np.float64))
+            if mode == "FLOOR" and trunc_scale == 2.0 ** (in_bits - out_bits):
+                continue  # already what finn-plus converts
+            # the Trunc keeps the exact sum: FLOOR, output scale = input scale, same bits
+            model.set_initializer(n.input[4], np.asarray(scale[0], np.float32).reshape(
+                np.shape(model.get_initializer(n.input[4]))))
+            model.set_initializer(n.input[5], np.asarray(in_bits, np.float32).reshape(
+                np.shape(model.get_initializer(n.input[5]))))
+            if mode_attr is None:
+                n.attribute.append(helper.make_attribute("rounding_mode", "FLOOR"))
+            else:
+                mode_attr.s = b"FLOOR"
+            changed = True
+            if lossless:
                 continue
-            ratio = float(np.round(np.log2(out_scale[0] / scale[0])))
-            if ratio == 0 and float(in_bits[0]) == float(out_bits[0]):
-                mode.s = b"FLOOR"
-                changed = True
-        return model, changed
+            # thresholds: the smallest sum reaching code lo + j, minus 1/2, in the float domain
+            thr = np.empty((1, hi - lo), np.float64)
+            for j in range(1, hi - lo + 1):
+                reach = np.flatnonzero(codes >= lo + j)
+                s_j = s[reach[0]] if reach.size else s[-1] + 1
+                thr[0, j - 1] = (s_j - 0.5) * scale[0]
+            g = model.graph
+            y = n.output[0]
+            summed, coded = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+            n.output[0] = summed
+            thr_name, sc_name = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+            model.set_initializer(thr_name, thr.astype(np.float32))
+            model.set_initializer(sc_name, np.asarray(out_scale[0], np.float32))
+            dt = f"{'INT' if signed else 'UINT'}{out_bits}"
+            mt = helper.make_node("MultiThreshold", [summed, thr_name], [coded],
+                                  domain="qonnx.custom_op.general", name=f"{n.name}_rounding", out_dtype=dt, out_bias=float(lo),
+                                  data_layout="NCHW")
+            mul = helper.make_node("Mul", [coded, sc_name], [y], name=f"{n.name}_scale")
+            idx = list(g.node).index(n)
+            g.node.insert(idx + 1, mt)
+            g.node.insert(idx + 2, mul)
+            shape = model.get_tensor_shape(y)
+            for t in (summed, coded):
+                g.value_info.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, shape))
+            model.set_tensor_datatype(coded, DataType[dt])
+        return model, False  # one pass handles every Trunc
 
 
 class IntegerInputFromQuant(Transformation):
-    """Make graph input ``input_index`` carry integer codes by removing its quantizing MultiThreshold."""
+    """Make graph input ``input_index`` carry the integer code of its input quantizer.
+
+    Runs on the QONNX graph (before ``ConvertQONNXtoFINN``): ``x -> Quant(scale, zp, bits)``
+    becomes ``code -> [Add(-zp)] -> Mul(scale)`` with ``code`` typed ``INTn`` / ``UINTn``.
+    Exact by the Quant definition ``y = (clip(round(x / s + zp)) - zp) * s``: feeding the code
+    ``q`` reproduces ``y`` for every input. Works for unsigned and signed, narrow or not, and any
+    integer zero-point (FINN itself refuses non-zero zero-points). Scale, zero-point and the code
+    range go to ``tsmfpga.hw_input`` for the report and the driver. Leaves the graph alone when the
+    input has no (single) Quant consumer; :func:`step_integer_input` then names the float input.
+    """
 
     def __init__(self, input_index: int = 0):
         super().__init__()
         self.input_index = input_index
 
     def apply(self, model: ModelWrapper):
+        from onnx import TensorProto, helper
+
         inp = model.graph.input[self.input_index].name
         consumers = model.find_consumers(inp)
-        if len(consumers) != 1 or consumers[0].op_type != "MultiThreshold":
+        if len(consumers) == 1 and consumers[0].op_type == "BipolarQuant":
+            raise InputQuantError(
+                f"input quantizer {consumers[0].name}: a bipolar (1-bit) input quantizer is not supported "
+                "as the hardware input; quantize the input to 2..16 bits (e.g. Uint8ActPerTensorFloat)")
+        if len(consumers) != 1 or consumers[0].op_type != "Quant":
             return model, False
-        mt = consumers[0]
-        muls = model.find_consumers(mt.output[0])
-        if len(muls) != 1 or muls[0].op_type != "Mul":
-            raise ValueError(f"{mt.name}: input quantizer is not MultiThreshold -> Mul(scale)")
-        scale = model.get_initializer(muls[0].input[1])
-        if scale is None or np.asarray(scale).size != 1:
-            raise ValueError(f"{muls[0].name}: input quantizer scale must be one constant")
-        scale = float(np.asarray(scale).flatten()[0])
-        thr = model.get_initializer(mt.input[1])
-        out_scale = get_by_name(mt.attribute, "out_scale")
-        out_bias = get_by_name(mt.attribute, "out_bias")
-        if (out_scale is not None and out_scale.f != 1.0) or (out_bias is not None and out_bias.f != 0.0):
-            raise ValueError(f"{mt.name}: input quantizer must be unsigned with zero-point 0")
-        n_codes = thr.shape[-1] + 1
-        bits = int(np.ceil(np.log2(n_codes)))
-        if 2**bits != n_codes:
-            raise ValueError(f"{mt.name}: {n_codes} input levels is not a power of two")
-        codes = np.arange(n_codes, dtype=np.float32)
-        x = (codes * np.float32(scale)).astype(np.float32).reshape(1, 1, -1)
-        chans = thr.shape[0]
-        got = multithreshold(np.broadcast_to(x, (1, chans, n_codes)).copy(), thr)
-        if not np.array_equal(got, np.broadcast_to(codes.reshape(1, 1, -1), got.shape)):
-            raise ValueError(f"{mt.name}: input thresholds do not map code*scale to code exactly")
-        for m in model.find_consumers(mt.output[0]):
-            for i, t in enumerate(m.input):
-                if t == mt.output[0]:
-                    m.input[i] = inp
-        model.graph.node.remove(mt)
-        dt = DataType[f"UINT{bits}"]
+        q = consumers[0]
+        name = q.name or q.output[0]
+        params = [model.get_initializer(q.input[i]) for i in (1, 2, 3)]
+        if any(p is None for p in params):
+            raise InputQuantError(
+                f"input quantizer {name}: scale, zero-point and bit width must be constants")
+        scale, zp, bits = (np.asarray(p, np.float64).reshape(-1) for p in params)
+        if scale.size != 1 or zp.size != 1:
+            raise InputQuantError(
+                f"input quantizer {name}: per-channel scale / zero-point on the graph input is not "
+                "supported; use a per-tensor input quantizer (e.g. Uint8ActPerTensorFloat)")
+        scale, zp, bits = float(scale[0]), float(zp[0]), float(bits[0])
+        if bits != int(bits) or not 1 <= bits <= 16 or zp != round(zp):
+            raise InputQuantError(f"input quantizer {name}: bit width {bits} / zero-point {zp} must be "
+                                  "integers (1..16 bits)")
+        bits, zp = int(bits), int(round(zp))
+        signed = bool(get_by_name(q.attribute, "signed").i) if get_by_name(q.attribute, "signed") else True
+        narrow = bool(get_by_name(q.attribute, "narrow").i) if get_by_name(q.attribute, "narrow") else False
+        if signed:
+            lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
+        else:
+            lo, hi = 0, 2**bits - 1 - int(narrow)
+        if bits == 1 and signed:
+            raise InputQuantError(f"input quantizer {name}: 1-bit signed input codes are not supported")
+        dt = DataType[f"{'INT' if signed else 'UINT'}{bits}"]
+        if zp != 0:
+            for c in model.find_consumers(q.output[0]):
+                pads = get_by_name(c.attribute, "pads")
+                if c.op_type == "Conv" and pads is not None and any(pads.ints):
+                    raise InputQuantError(
+                        f"input quantizer {name} has zero-point {zp} and feeds the padded conv "
+                        f"{c.name or c.output[0]}: the padding would have to be the code {zp} in "
+                        "hardware, and finn-plus' FMPadding pads 0 only. Use a zero-point-0 input "
+                        "quantizer (Uint8ActPerTensorFloat / Int8ActPerTensorFloat) or padding=0 in "
+                        "the first conv")
+        # code -> [Add(-zp)] -> Mul(scale) -> (old Quant output)
+        x = inp
+        g = model.graph
+        idx = list(g.node).index(q)
+        new_nodes = []
+        if zp != 0:
+            zp_name, mid = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+            model.set_initializer(zp_name, np.asarray(-zp, np.float32))
+            new_nodes.append(helper.make_node("Add", [x, zp_name], [mid], name=f"{name}_zero_point"))
+            g.value_info.append(
+                helper.make_tensor_value_info(mid, TensorProto.FLOAT, model.get_tensor_shape(inp)))
+            x = mid
+        s_name = model.make_new_valueinfo_name()
+        model.set_initializer(s_name, np.asarray(scale, np.float32))
+        new_nodes.append(helper.make_node("Mul", [x, s_name], [q.output[0]], name=f"{name}_scale"))
+        g.node.remove(q)
+        for k, n in enumerate(new_nodes):
+            g.node.insert(idx + k, n)
         model.set_tensor_datatype(inp, dt)
         model.set_metadata_prop("tsmfpga.hw_input", json.dumps(
-            {"name": inp, "dtype": dt.name, "scale": scale, "zero_point": 0,
-             "meaning": "integer code = round(x / scale); for pixel/255 inputs the code is the pixel"}))
+            {"name": inp, "dtype": dt.name, "scale": scale, "zero_point": zp, "code_min": lo, "code_max": hi,
+             "meaning": "integer code = clip(round(x / scale + zero_point), code_min, code_max); "
+                        "x = (code - zero_point) * scale; for pixel/255 inputs the code is the pixel"}))
         return model, True
+
+
+class InputQuantError(UserFacingError):
+    """The graph input's quantizer cannot become an integer hardware input."""
 
 
 class AnnotateNCHWInputs(Transformation):

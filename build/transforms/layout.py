@@ -3,8 +3,9 @@
 * :class:`MakeInputNHWC`: ``input(NCHW) -> Transpose(0,2,3,1)`` becomes an NHWC graph input
   (the hardware streams pixels channel-last; for one input channel the bytes are identical).
 * :class:`AbsorbTransposeIntoGlobalAvgPool`: ``Transpose(0,3,1,2) -> QuantAvgPool2d(NCHW)``
-  whose output is 1x1 becomes ``QuantAvgPool2d(NHWC)`` followed by a Transpose of a 1x1 map,
-  which :class:`MoveUnitReshapeToOutput` then folds away.
+  becomes ``QuantAvgPool2d(NHWC) -> Transpose``; for a global pool that is a Transpose of a 1x1
+  map, which :class:`MoveUnitReshapeToOutput` then folds away; otherwise the usual NHWC movers
+  take the Transpose further.
 * :class:`MoveUnitReshapeToOutput`: a Transpose/Reshape that only moves or drops size-1 axes
   (``(1,1,1,C) -> (1,C)``) in front of a chain of MatMul / Mul / Add with constants is moved to
   the graph output, so the classifier MatMul sees the NHWC stream and becomes an MVAU; the
@@ -60,7 +61,7 @@ class AbsorbTransposeIntoGlobalAvgPool(Transformation):
             pool = cons[0]
             op = getCustomOp(pool)
             oshape = model.get_tensor_shape(pool.output[0])
-            if op.get_nodeattr("data_layout") != "NCHW" or list(oshape[2:]) != [1, 1]:
+            if op.get_nodeattr("data_layout") != "NCHW" or oshape is None or len(oshape) != 4:
                 continue
             # Transpose -> Pool(NCHW)  ==>  Pool(NHWC) -> Transpose
             x, mid, y = tr.input[0], tr.output[0], pool.output[0]
@@ -120,6 +121,8 @@ class MoveUnitReshapeToOutput(Transformation):
                 return model.transform(InferShapes()).transform(InferDataTypes()), True
             if not _last_axis_op(model, nxt) or nxt.input[0] != node.output[0]:
                 continue
+            if model.get_tensor_shape(node.input[0])[-1] != model.get_tensor_shape(node.output[0])[-1]:
+                continue  # the feature axis must already be last for nxt to act on it
             # node -> nxt  ==>  nxt -> node  (nxt acts on the last axis, which node keeps)
             x, mid, y = node.input[0], node.output[0], nxt.output[0]
             target = model.get_tensor_shape(y)

@@ -4,9 +4,10 @@
 (checked in tests/flow/test_tsm_frontend.py against the QONNX golden on whole clips):
 
 1. tidy (shapes, constant folding, names, datatypes); Trunc rounding normalised; 4D inputs NCHW
-2. ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold + Mul, AveragePool+Trunc -> QuantAvgPool2d)
-3. integer input: the 8-bit input quantizer's MultiThreshold is dropped, the graph input is the
-   UINT8 code (the pixel value; scale 1/255, zero-point 0, recorded in ``tsmfpga.hw_input``)
+2. integer input: the input quantizer (Quant on the float graph input) becomes
+   ``[Add(-zero_point)] -> Mul(scale)``, the graph input is its INTn/UINTn code (for the TSM the
+   UINT8 pixel value; scale 1/255, zero-point 0, recorded in ``tsmfpga.hw_input``)
+3. ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold + Mul, AveragePool+Trunc -> QuantAvgPool2d)
 4. ``InsertTemporalShift``: state inputs/outputs + Slice/Concat -> one stateful op per shift point
 5. streamline: ``Streamline``, then until nothing changes: MoveMulPastMaxPool ->
    AbsorbScalarBiasIntoMultiThreshold -> MoveLinearPastFork -> MoveMulPastTemporalShift ->
@@ -14,10 +15,14 @@
 6. lower convs to Im2Col+MatMul; NHWC: MakeMaxPoolNHWC, AbsorbTransposeIntoMultiThreshold, then
    until nothing changes: MoveTransposePastFork, MoveTransposePastTemporalShift,
    AbsorbTransposeAfterTemporalShift, MoveTransposePastJoinAdd, AbsorbConsecutiveTransposes, ...
+   AbsorbTransposeIntoGlobalAvgPool (any QuantAvgPool2d to NHWC); bipolar x bipolar MatMuls ->
+   XnorPopcountMatMul (FINN BNN flow) + Streamline
 7. graph edges: NHWC graph input, NHWC global pool, unit Reshape moved to the output
-8. to HW layers: InferPool, InferConvInpGen, InferQuantizedMatrixVectorActivation,
-   InferThresholdingLayer, InferElementwiseBinaryOperation (integer tensors only),
-   InferDuplicateStreamsLayer, InferGlobalAccPoolLayer, InferLabelSelectLayer; then
+8. to HW layers: InferPool, InferConvInpGen, InferBinaryMatrixVectorActivation (XNOR MVAUs),
+   InferQuantizedMatrixVectorActivation, InferThresholdingLayer, InferElementwiseBinaryOperation
+   (integer tensors only), InferDuplicateStreamsLayer, InferGlobalAccPoolLayer,
+   InferLabelSelectLayer, RemoveCNVtoFCFlatten (NCHW flatten before an FC absorbed into its
+   weight rows); then
    MinimizeAccumulatorWidth (residual adds UINT4+UINT4 -> UINT5 instead of INT32) and
    RoundAndClipThresholds (integer inputs: ``x >= t`` <=> ``x >= ceil(t)``, exact; integer thresholds)
 
@@ -68,7 +73,7 @@ def tidy_steps() -> list:
 
 
 #: the front-end steps of :mod:`tsmfpga.flow.steps`, in order
-FRONTEND_STEPS = ("tidy", "qonnx_to_finn", "integer_input", "temporal_shift", "streamline", "nhwc",
+FRONTEND_STEPS = ("tidy", "integer_input", "qonnx_to_finn", "temporal_shift", "streamline", "nhwc",
                   "hw_layers")
 
 
