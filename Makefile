@@ -39,13 +39,13 @@ COMPILE_ARGS = --board $(BOARD) --out $(COMPILE_OUT) $(if $(TARGET_FPS),--target
 ## stage 2: the QAT output through the FINN front end to folded HW layers (+ Python bit-exactness)
 compile: setup
 	@test -f $(QAT_OUT)/report.json || { echo "no finished QAT run in $(QAT_OUT): run 'make qat' first" >&2; exit 2; }
-	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx $(COMPILE_ARGS)
+	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
 
 ## the whole flow so far, end to end, on the embedded default
 demo: setup
 	$(BIN)/tsmfpga doctor
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
-	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx $(COMPILE_ARGS)
+	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -106,8 +106,14 @@ def run_step_graph(model, clip: np.ndarray, state_shapes: list[tuple[int, ...]])
     return np.stack(logits)
 
 
-def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray) -> dict:
-    """Compare qonnx frame-by-frame execution of the step graph with the torch clip forward."""
+def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray, tolerance: float = 1e-4) -> dict:
+    """Compare qonnx frame-by-frame execution of the step graph with the torch clip forward.
+
+    torch and onnxruntime accumulate convolutions in different orders, so a value lying within
+    float32 rounding of a quantizer's rounding boundary can land on the neighbouring level in one
+    of them (a "tie flip"); through the temporal shift such a flip also reaches the next frames
+    of its clip. Frames beyond ``tolerance`` are counted, not hidden: the hardware golden is the
+    QONNX graph itself, so these frames only measure torch-vs-ONNX float agreement."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_shapes import InferShapes
     from tqdm import tqdm
@@ -119,16 +125,22 @@ def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray) -> dict
     x = to_input(clips_uint8)
     with torch.no_grad():
         ref = net(x).numpy()
-    worst, argmax_equal, frame_argmax_equal = 0.0, 0, 0
+    worst, argmax_equal, frame_argmax_equal, frames_off, clips_off = 0.0, 0, 0, 0, 0
     for i in tqdm(range(len(x)), desc="export check", leave=False, disable=None):
         got = run_step_graph(model, x[i].numpy(), net.state_shapes())
-        worst = max(worst, float(np.abs(got - ref[i]).max()))
+        per_frame = np.abs(got - ref[i]).max(1)
+        worst = max(worst, float(per_frame.max()))
+        frames_off += int((per_frame > tolerance).sum())
+        clips_off += int((per_frame > tolerance).any())
         argmax_equal += int(got.mean(0).argmax() == ref[i].mean(0).argmax())
         frame_argmax_equal += int((got.argmax(1) == ref[i].argmax(1)).sum())
     return {
         "clips": int(len(x)),
         "frames": int(len(x) * x.shape[1]),
         "max_abs_diff": worst,
+        "tolerance": tolerance,
+        "frames_beyond_tolerance": frames_off,
+        "clips_beyond_tolerance": clips_off,
         "argmax_equal": argmax_equal == len(x),
         "clip_argmax_agree": argmax_equal,
         "frame_argmax_agree": frame_argmax_equal,

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tsmfpga.quant.export import read_metadata
@@ -37,6 +38,7 @@ def test_tiny_report_has_every_figure(tiny_run):
         value = _get(report, key)
         assert value is not None, key
     assert report["export"]["clips"] == 4 and report["export"]["argmax_equal"] is True
+    assert np.load(out / "test_clips.npy").shape == (4, 6, 1, 32, 32)
     assert report["export"]["max_abs_diff"] < 1e-4
     for png in report["plots"].values():
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
