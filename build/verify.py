@@ -45,7 +45,6 @@ def _input_codes(cfg, hw: ModelWrapper, golden: ModelWrapper, is_clip: bool, fra
     lo, hi = int(meta.get("code_min", dtype.min())), int(meta.get("code_max", dtype.max()))
     n = cfg.verify_clips if is_clip else cfg.verify_images
     size = (n, frames, *shape) if is_clip else (n, *shape)
-    del meta
     return rng.integers(lo, hi + 1, size=size, dtype=np.int64)
 
 
@@ -76,7 +75,7 @@ def verify(hw: ModelWrapper, golden: ModelWrapper, cfg, max_traces: int = 20) ->
     meta = json.loads(hw.get_metadata_prop("tsmfpga.hw_input") or "{}")
     scale_in, zp_in = float(meta.get("scale", 1.0)), float(meta.get("zero_point", 0))
     codes = _input_codes(cfg, hw, golden, is_clip, frames)
-    hw_core, post = split_postproc(hw)
+    hw_core, _ = split_postproc(hw)
     pp = _postproc(hw)
     g_in = golden.graph.input[0].name
     g_out = golden.graph.output[0].name
@@ -113,7 +112,6 @@ def verify(hw: ModelWrapper, golden: ModelWrapper, cfg, max_traces: int = 20) ->
                 traces.append({"clip": c, "frame": t, "index": int(i), "hw": float(got[i]),
                                "golden": float(implied[i] if pp is not None else gold[i]),
                                "near_tie": bool(pp is not None and abs(abs(implied[i] % 1) - 0.5) < 1e-3)})
-    del post
     return {
         "bit_exact": mismatches == 0,
         "mismatches": int(mismatches),

@@ -51,3 +51,23 @@ def tiny_qonnx(tmp_path_factory):
     rng = np.random.default_rng(1)
     inputs = rng.standard_normal((8, 1, 1, 8, 8)).astype(np.float32)
     return model, path, inputs
+
+
+def export_random_tsm(path, size: int, widths: tuple, frames: int, num_classes: int, seed: int = 0):
+    """Export a small quantized TSM step graph with non-trivial BN statistics and activation scales
+    (a few train-mode forwards on random clips); returns the network."""
+    import torch
+
+    from tsmfpga.quant.export import export_step_graph
+    from tsmfpga.quant.models import ModelConfig, VideoNet
+
+    torch.manual_seed(seed)
+    net = VideoNet(ModelConfig(in_channels=1, input_size=size, widths=widths, blocks=(1,) * len(widths),
+                               num_classes=num_classes), "tsm", quantized=True)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(4, frames, 1, size, size))
+    net.eval()
+    export_step_graph(net, path, {"tsmfpga.frames": frames})
+    return net

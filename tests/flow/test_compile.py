@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import export_random_tsm
 
 SIZE, T = 16, 4
 
@@ -16,21 +17,8 @@ def _cli(*args):
 
 @pytest.fixture(scope="module")
 def step_graph(tmp_path_factory):
-    import torch
-
-    from tsmfpga.quant.export import export_step_graph
-    from tsmfpga.quant.models import ModelConfig, VideoNet
-
-    torch.manual_seed(1)
-    net = VideoNet(ModelConfig(in_channels=1, input_size=SIZE, widths=(8, 16), blocks=(1, 1),
-                               num_classes=6), "tsm", quantized=True)
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(4, T, 1, SIZE, SIZE))
-    net.eval()
     path = tmp_path_factory.mktemp("m") / "step.onnx"
-    export_step_graph(net, path, {"tsmfpga.frames": T})
+    export_random_tsm(path, SIZE, (8, 16), T, num_classes=6, seed=1)
     return path
 
 

@@ -8,31 +8,21 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import export_random_tsm
 
 SIZE, T_FRAMES, CLOCK = 16, 8, 100.0
 
 
 @pytest.fixture(scope="module")
 def hw_graph(tmp_path_factory):
-    import torch
     from qonnx.core.modelwrapper import ModelWrapper
 
     from tsmfpga import toolenv
     from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
-    from tsmfpga.quant.export import export_step_graph
-    from tsmfpga.quant.models import ModelConfig, VideoNet
 
     logging.getLogger("finn").setLevel(logging.ERROR)
-    torch.manual_seed(0)
-    cfg = ModelConfig(in_channels=1, input_size=SIZE, widths=(8, 16), blocks=(1, 1), num_classes=10)
-    net = VideoNet(cfg, "tsm", quantized=True)
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(2, T_FRAMES, 1, SIZE, SIZE))
-    net.eval()
     path = tmp_path_factory.mktemp("fold") / "step.onnx"
-    export_step_graph(net, path, {"tsmfpga.frames": T_FRAMES})
+    export_random_tsm(path, SIZE, (8, 16), T_FRAMES, num_classes=10, seed=0)
     toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn"))
     return to_hw_graph(ModelWrapper(str(path)))
 

@@ -7,27 +7,15 @@ import json
 
 import numpy as np
 import pytest
+from conftest import export_random_tsm
 
 T_FRAMES, N_CLIPS, SIZE = 8, 4, 16
 
 
 @pytest.fixture(scope="module")
 def step_graph(tmp_path_factory):
-    import torch
-
-    from tsmfpga.quant.export import export_step_graph
-    from tsmfpga.quant.models import ModelConfig, VideoNet
-
-    torch.manual_seed(0)
-    cfg = ModelConfig(in_channels=1, input_size=SIZE, widths=(8, 16), blocks=(1, 1), num_classes=10)
-    net = VideoNet(cfg, "tsm", quantized=True)
-    net.train()
-    with torch.no_grad():  # give BN statistics and activation scales non-trivial values
-        for _ in range(3):
-            net(torch.rand(4, T_FRAMES, 1, SIZE, SIZE))
-    net.eval()
     path = tmp_path_factory.mktemp("tsm") / "step.onnx"
-    export_step_graph(net, path, {"tsmfpga.frames": T_FRAMES})
+    net = export_random_tsm(path, SIZE, (8, 16), T_FRAMES, num_classes=10, seed=0)
     return path, net.state_shapes()
 
 
