@@ -7,27 +7,19 @@ so the expected output is the input stream itself.
 import random
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import AxiStreamFrame
 
-
-def _random_pause(rng: random.Random, p_pause: float):
-    while True:
-        yield rng.random() < p_pause
+import axis_tb as tb
 
 
 async def _setup(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dw = int(dut.DATA_WIDTH.value)
     uw = int(dut.USER_WIDTH.value)
     aw = int(dut.ADDR_WIDTH.value)
-    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
-    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
+    source = tb.source(dut, "s_axis")
+    sink = tb.sink(dut, "m_axis")
+    await tb.clock_and_reset(dut)
     return dw, uw, aw, source, sink
 
 
@@ -37,8 +29,8 @@ async def random_traffic_with_backpressure(dut):
     dw, uw, aw, source, sink = await _setup(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     for p_in, p_out in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.3, 0.6), (0.8, 0.2)]:
-        source.set_pause_generator(_random_pause(rng, p_in))
-        sink.set_pause_generator(_random_pause(rng, p_out))
+        source.set_pause_generator(tb.random_pause(rng, p_in))
+        sink.set_pause_generator(tb.random_pause(rng, p_out))
         frames = []
         for _ in range(12):
             n = rng.randint(1, 3 * (1 << aw))

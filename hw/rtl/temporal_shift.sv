@@ -1,0 +1,133 @@
+// temporal_shift: online temporal shift (TSM) of the first SHIFT_CHANNELS channels of an NHWC stream.
+//
+// Beats are channel groups of PE channels in pixel-major order (pixel 0: channels 0..PE-1,
+// PE..2PE-1, ..., then pixel 1, ...); channel c of a beat sits at tdata[c*DATA_BITS +: DATA_BITS].
+// A frame is PIXELS * CHANNELS/PE beats and its last beat carries tlast. For the beats whose
+// channel group lies below SHIFT_CHANNELS the output is the same beat of the previous frame, read
+// from a frame buffer of PIXELS * SHIFT_CHANNELS/PE words, and the incoming beat is written in its
+// place (read-before-write on one address: the read-first block-RAM template). All other beats
+// pass through unchanged; tuser and tlast are passed through.
+//
+// Clip start: tuser set on the first beat of a clip's first frame makes the shifted channels of
+// that frame zero instead of buffer content (as does the first frame after rst). The flag "a
+// previous frame is stored" is cleared by rst and by a tuser beat and set by each tlast beat.
+//
+// Requirements: PE divides CHANNELS and SHIFT_CHANNELS; 0 < SHIFT_CHANNELS < CHANNELS; every frame
+// is exactly PIXELS * CHANNELS/PE beats (the position counters also restart after each tlast).
+//
+// Timing: one pipeline stage, fixed latency of 1 cycle (input handshake in cycle n, output valid in
+// cycle n+1), full throughput of one beat per cycle. s_axis_tready = !m_axis_tvalid ||
+// m_axis_tready (combinational through this stage only); the buffer read data is held under
+// backpressure because the RAM is only enabled by an accepted beat.
+
+`default_nettype none
+
+module temporal_shift #(
+    parameter integer CHANNELS       = 8,  // C: channels per pixel
+    parameter integer SHIFT_CHANNELS = 2,  // K: leading channels taken from the previous frame (0 < K < C)
+    parameter integer PE             = 1,  // channels per beat; must divide CHANNELS and SHIFT_CHANNELS
+    parameter integer PIXELS         = 4,  // H * W pixels per frame
+    parameter integer DATA_BITS      = 4   // bits per channel
+) (
+    input  wire                      clk,
+    input  wire                      rst,  // synchronous, active high
+
+    input  wire [PE*DATA_BITS-1:0]   s_axis_tdata,
+    input  wire                      s_axis_tvalid,
+    output wire                      s_axis_tready,
+    input  wire                      s_axis_tlast,   // last beat of a frame
+    input  wire                      s_axis_tuser,   // clip start (first beat of a clip's first frame)
+
+    output wire [PE*DATA_BITS-1:0]   m_axis_tdata,
+    output wire                      m_axis_tvalid,
+    input  wire                      m_axis_tready,
+    output wire                      m_axis_tlast,
+    output wire                      m_axis_tuser
+);
+
+    localparam integer WIDTH        = PE * DATA_BITS;
+    localparam integer GROUPS       = CHANNELS / PE;        // beats per pixel
+    localparam integer SHIFT_GROUPS = SHIFT_CHANNELS / PE;  // shifted beats per pixel
+    localparam integer DEPTH        = PIXELS * SHIFT_GROUPS;
+    localparam integer GRP_W        = (GROUPS > 1) ? $clog2(GROUPS) : 1;
+    localparam integer ADDR_W       = (DEPTH > 1) ? $clog2(DEPTH) : 1;
+    localparam integer LAST_GROUP_I = GROUPS - 1;
+    localparam integer LAST_ADDR_I  = DEPTH - 1;
+    localparam [GRP_W-1:0]  LAST_GROUP = LAST_GROUP_I[GRP_W-1:0];
+    localparam [GRP_W-1:0]  SHIFT_GRP  = SHIFT_GROUPS[GRP_W-1:0];  // fits: SHIFT_GROUPS < GROUPS
+    localparam [ADDR_W-1:0] LAST_ADDR  = LAST_ADDR_I[ADDR_W-1:0];
+
+    // frame buffer: one word per (pixel, shifted channel group)
+    reg [WIDTH-1:0] mem [0:DEPTH-1];
+    reg [WIDTH-1:0] rd_data;
+
+    reg [GRP_W-1:0]  grp;       // channel group of the next input beat
+    reg [ADDR_W-1:0] addr;      // buffer address of the next shifted input beat
+    reg              have_prev; // the buffer holds the previous frame of the current clip
+
+    reg             out_valid;
+    reg             out_use_mem; // output word comes from the buffer read port
+    reg [WIDTH-1:0] out_data;    // pass-through data (or zeros of an unbuffered shifted beat)
+    reg             out_last;
+    reg             out_user;
+
+    wire accept   = s_axis_tvalid && s_axis_tready;
+    wire is_shift = (grp < SHIFT_GRP);
+    wire zero_now = s_axis_tuser || !have_prev;
+
+    assign s_axis_tready = !out_valid || m_axis_tready;
+    assign m_axis_tvalid = out_valid;
+    assign m_axis_tdata  = out_use_mem ? rd_data : out_data;
+    assign m_axis_tlast  = out_last;
+    assign m_axis_tuser  = out_user;
+
+    // read-first RAM: the old word is read while the new one is written to the same address
+    always @(posedge clk) begin
+        if (accept && is_shift) begin
+            rd_data <= mem[addr];
+            mem[addr] <= s_axis_tdata;
+        end
+    end
+
+    always @(posedge clk) begin
+        if (accept) begin
+            out_use_mem <= is_shift && !zero_now;
+            out_data <= is_shift ? {WIDTH{1'b0}} : s_axis_tdata;
+            out_last <= s_axis_tlast;
+            out_user <= s_axis_tuser;
+        end
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            grp <= {GRP_W{1'b0}};
+            addr <= {ADDR_W{1'b0}};
+            have_prev <= 1'b0;
+            out_valid <= 1'b0;
+        end else begin
+            if (accept) begin
+                out_valid <= 1'b1;
+            end else if (m_axis_tready) begin
+                out_valid <= 1'b0;
+            end
+            if (accept) begin
+                if (s_axis_tlast) begin
+                    grp <= {GRP_W{1'b0}};
+                    addr <= {ADDR_W{1'b0}};
+                    have_prev <= 1'b1;
+                end else begin
+                    grp <= (grp == LAST_GROUP) ? {GRP_W{1'b0}} : grp + 1'b1;
+                    if (is_shift) begin
+                        addr <= (addr == LAST_ADDR) ? {ADDR_W{1'b0}} : addr + 1'b1;
+                    end
+                    if (s_axis_tuser) begin
+                        have_prev <= 1'b0;
+                    end
+                end
+            end
+        end
+    end
+
+endmodule
+
+`default_nettype wire
