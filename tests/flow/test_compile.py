@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import export_random_tsm
+from model_zoo import export_random_tsm
 
 SIZE, T = 16, 4
 

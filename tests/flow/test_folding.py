@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import export_random_tsm
+from model_zoo import export_random_tsm
 
 SIZE, T_FRAMES, CLOCK = 16, 8, 100.0
 

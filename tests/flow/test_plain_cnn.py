@@ -24,26 +24,10 @@ def _calibrate(model, shape, steps=4):
 # ---------------------------------------------------------------- the zoo (torch.nn.Module builders)
 
 def int8_signed_input():
-    """Int8 signed input quantizer -> conv4 -> BN -> ReLU4 -> MaxPool -> FC4 (like conftest tiny)."""
-    import torch.nn as nn
-    from brevitas import nn as qnn
-    from brevitas.quant import Int8ActPerTensorFloat
+    """Int8 signed input quantizer -> conv4 -> BN -> ReLU4 -> MaxPool -> FC4 (the conftest tiny CNN)."""
+    from model_zoo import make_tiny_brevitas_cnn
 
-    class M(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=True)
-            self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=False, weight_bit_width=4)
-            self.bn = nn.BatchNorm2d(4)
-            self.act = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
-            self.pool = nn.MaxPool2d(2)
-            self.fc = qnn.QuantLinear(4 * 4 * 4, 5, bias=True, weight_bit_width=4)
-
-        def forward(self, x):
-            x = self.pool(self.act(self.bn(self.conv(self.inp(x)))))
-            return self.fc(x.flatten(1))
-
-    return M(), (1, 8, 8)
+    return make_tiny_brevitas_cnn(), (1, 8, 8)
 
 
 def hardtanh_global_pool():

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import export_random_tsm
+from model_zoo import export_random_tsm
 
 T_FRAMES, N_CLIPS, SIZE = 8, 4, 16
 

@@ -1,12 +1,6 @@
 """axis_fifo under cocotb on Verilator and Icarus, randomized, with random backpressure."""
 
-from pathlib import Path
-
 import pytest
-
-from tsmfpga.sim.runner import rtl_source, run_cocotb
-
-TB_DIR = Path(__file__).parent / "tb"
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
@@ -18,15 +12,5 @@ TB_DIR = Path(__file__).parent / "tb"
     ],
     ids=["d8u1a2", "d13u3a5"],
 )
-def test_axis_fifo(simulator, params, tmp_path, request):
-    seed = abs(hash(request.node.nodeid)) % (1 << 31)
-    run_cocotb(
-        toplevel="axis_fifo",
-        sources=[rtl_source("axis_fifo.sv")],
-        test_module="tb_axis_fifo",
-        test_dir=TB_DIR,
-        build_dir=tmp_path / "sim",
-        simulator=simulator,
-        parameters=params,
-        seed=seed,
-    )
+def test_axis_fifo(simulator, params, run_tb):
+    run_tb("axis_fifo", simulator, params)

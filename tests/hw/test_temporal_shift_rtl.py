@@ -1,11 +1,8 @@
 """temporal_shift under cocotb on Verilator and Icarus: golden = the op's Python execution,
 random valid/ready pauses, and a full-throughput constant-latency run."""
 
-from pathlib import Path
-
 import pytest
-
-from tsmfpga.sim.runner import rtl_source, run_cocotb
+from pathlib import Path
 
 TB_DIR = Path(__file__).parent / "tb"
 
@@ -19,18 +16,8 @@ TB_DIR = Path(__file__).parent / "tb"
     ],
     ids=["c8k2pe1p6b4", "c16k4pe2p5b3"],
 )
-def test_temporal_shift(simulator, params, tmp_path, request):
-    seed = abs(hash(request.node.nodeid)) % (1 << 31)
-    run_cocotb(
-        toplevel="temporal_shift",
-        sources=[rtl_source("temporal_shift.sv")],
-        test_module="tb_temporal_shift",
-        test_dir=TB_DIR,
-        build_dir=tmp_path / "sim",
-        simulator=simulator,
-        parameters=params,
-        seed=seed,
-    )
+def test_temporal_shift(simulator, params, run_tb):
+    run_tb("temporal_shift", simulator, params)
 
 
 @pytest.mark.parametrize(

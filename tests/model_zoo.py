@@ -1,0 +1,56 @@
+"""Small models shared by tests (importable by name: tests/ is on sys.path via its conftest)."""
+
+from __future__ import annotations
+
+
+def make_tiny_brevitas_cnn():
+    import torch
+    import torch.nn as nn
+    from brevitas import nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    torch.manual_seed(0)
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=True)
+            self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=False, weight_bit_width=4)
+            self.bn = nn.BatchNorm2d(4)
+            self.act = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.pool = nn.MaxPool2d(2)
+            self.fc = qnn.QuantLinear(4 * 4 * 4, 5, bias=True, weight_bit_width=4)
+
+        def forward(self, x):
+            x = self.act(self.bn(self.conv(self.inp(x))))
+            x = self.pool(x)
+            return self.fc(x.flatten(1))
+
+    model = Tiny()
+    # give batch-norm non-trivial statistics, then freeze
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.randn(16, 1, 8, 8))
+    model.eval()
+    return model
+
+
+def export_random_tsm(path, size: int, widths: tuple, frames: int, num_classes: int, seed: int = 0):
+    """Export a small quantized TSM step graph with non-trivial BN statistics and activation scales
+    (a few train-mode forwards on random clips); returns the network."""
+    import torch
+
+    from tsmfpga.quant.export import export_step_graph
+    from tsmfpga.quant.models import ModelConfig, VideoNet
+
+    torch.manual_seed(seed)
+    net = VideoNet(ModelConfig(in_channels=1, input_size=size, widths=widths, blocks=(1,) * len(widths),
+                               num_classes=num_classes), "tsm", quantized=True)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(4, frames, 1, size, size))
+    net.eval()
+    export_step_graph(net, path, {"tsmfpga.frames": frames})
+    return net
