@@ -49,6 +49,7 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict) -> dict
         "temporal_shift": _meta(model, "tsmfpga.temporal_shift", []),
         "postproc": _meta(model, "tsmfpga.postproc", []),
         "ops": op_histogram(model),
+        "rtl": _meta(model, "tsmfpga.rtl", None),
         "step_seconds": timings,
         "units": {"clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical)",
@@ -73,4 +74,8 @@ def summary(report: dict) -> str:
                  f"frames ({pe.get('values')} values) -> bit exact: {pe.get('bit_exact')}")
     lines.append(f"  input: {report['input']['dtype']} {report['input']['shape']} "
                  f"scale {report['input']['scale']} zero-point {report['input']['zero_point']}")
+    if report.get("rtl"):
+        r = report["rtl"]
+        lines.append(f"  rtl: {r['dir']}/{r['top']}.sv ({r['files']} files, {r['fifos']} FIFOs, {r['dwcs']} "
+                     f"width converters; FIFO sizing {r['fifo_sizing']}) -> simulate with `tsmfpga sim`")
     return "\n".join(lines)

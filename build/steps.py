@@ -276,3 +276,20 @@ def step_verify_python(model, cfg):
     result = verify(model, load_model(cfg.model_path), cfg)
     model.set_metadata_prop("tsmfpga.python_exec", json.dumps(result))
     return model
+
+
+@step("rtl")
+def step_rtl(model, cfg):
+    """RTL for every layer (ours + finn-plus generators) and the stitched top in ``DIR/rtl``."""
+    from tsmfpga.flow.rtlgen import generate_rtl
+    from tsmfpga.hw.boards import get_board
+
+    board = get_board(cfg.board)
+    clock = cfg.clock_mhz or board.clock_mhz
+    manifest = generate_rtl(model, cfg.out / "rtl", board.part, clock)
+    model.set_metadata_prop("tsmfpga.rtl", json.dumps({
+        "dir": "rtl", "top": manifest["top"], "files": len(manifest["files"]),
+        "input": manifest["input"], "output": manifest["output"],
+        "fifos": len(manifest["fifos"]), "dwcs": len(manifest["dwcs"]),
+        "fifo_sizing": manifest["fifo_sizing"]}))
+    return model

@@ -49,6 +49,26 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim(args: argparse.Namespace) -> int:
+    from tsmfpga.sim.fullsim import SimConfig, run_sim, summary
+    from tsmfpga.sim.harness import HarnessError
+
+    cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,
+                    simulator=args.simulator, p_valid=args.p_valid, p_ready=args.p_ready, seed=args.seed,
+                    golden=not args.no_golden)
+    try:
+        report = run_sim(cfg)
+    except HarnessError as exc:
+        raise UserFacingError(str(exc)) from None
+    print(summary(report))
+    print(f"report: {cfg.out / 'report.json'}")
+    if not report["bit_exact"]:
+        print("tsmfpga sim: error: the RTL is NOT bit-exact with the HW graph (see traces in the report)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tsmfpga",
@@ -80,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify-clips", type=int, default=8, help="clips verified in Python (default 8)")
     p.add_argument("--inputs", default=None, help=".npy of integer input codes to verify with")
     p.set_defaults(func=_compile)
+
+    p = sub.add_parser("sim", help="simulate the stitched RTL on whole clips: bit-exactness, latency, throughput")
+    p.add_argument("dir", help="build folder of `tsmfpga compile` (e.g. out/compile)")
+    p.add_argument("--clips", type=int, default=None, help="clips to simulate (default: all inputs, or 8)")
+    p.add_argument("--inputs", default=None,
+                   help=".npy of integer input codes (N, T, C, H, W) (default: the clips compile verified with)")
+    p.add_argument("--labels", default=None, help=".npy of class labels (default: test_labels.npy beside --inputs)")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--p-valid", type=int, default=256, help="input valid probability, of 256 (default 256: always)")
+    p.add_argument("--p-ready", type=int, default=256, help="output ready probability, of 256 (default 256: always)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random inputs and the valid/ready pattern")
+    p.add_argument("--no-golden", action="store_true", help="skip the QONNX golden (no accuracy.quant)")
+    p.set_defaults(func=_sim)
     return parser
 
 

@@ -1,0 +1,103 @@
+"""Backend registry, the RTL instance description and the strict template filler."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsmfpga.errors import UserFacingError
+
+
+class BackendError(UserFacingError):
+    """A node cannot be turned into RTL (unsupported attributes, types or sizes)."""
+
+
+@dataclass
+class Stream:
+    """One AXI-Stream port of an instance (data/valid/ready, optional last/user)."""
+
+    #: port names of the instance
+    tdata: str
+    tvalid: str
+    tready: str
+    #: elements (lanes) per beat and bits per element
+    lanes: int
+    elem_bits: int
+    #: width of the tdata port (FINN pads to whole bytes); >= lanes * elem_bits
+    port_width: int
+    #: optional tlast / tuser ports (our own modules)
+    tlast: str | None = None
+    tuser: str | None = None
+
+    @property
+    def width(self) -> int:
+        return self.lanes * self.elem_bits
+
+
+@dataclass
+class RtlInstance:
+    """A graph node as an instance of an RTL module."""
+
+    #: graph node name (instance name in the top level)
+    name: str
+    #: RTL module to instantiate
+    module: str
+    #: module parameters in order; str values are emitted as quoted strings
+    params: dict[str, object]
+    #: input / output streams in the node's input / output order
+    inputs: list[Stream]
+    outputs: list[Stream]
+    #: clock and reset port names; reset polarity
+    clk: str = "clk"
+    rst: str = "rst"
+    rst_active_low: bool = False
+    #: source files this instance needs (copied into the RTL folder, deduplicated by name)
+    sources: list[Path] = field(default_factory=list)
+    #: generated files: name -> text (weights, thresholds, generated wrappers)
+    files: dict[str, str] = field(default_factory=dict)
+    #: input ports tied to a constant (e.g. unused AXI-Lite of FINN modules): port -> value
+    ties: dict[str, str] = field(default_factory=dict)
+    #: for stateful temporal ops: input beats per frame (the stitcher feeds the clip-start flag
+    #: on tuser of the first beat of each frame)
+    clip_frame_beats: int | None = None
+    #: cycles from input to output when not stalled, if known (for reports)
+    latency_cycles: int | None = None
+
+
+BACKENDS: dict[str, Callable] = {}
+
+
+def register(*op_types: str):
+    def deco(fn):
+        for op in op_types:
+            if op in BACKENDS:
+                raise ValueError(f"backend for {op} registered twice")
+            BACKENDS[op] = fn
+        return fn
+
+    return deco
+
+
+def backend_for(node):
+    try:
+        return BACKENDS[node.op_type]
+    except KeyError:
+        raise BackendError(
+            f"node {node.name} ({node.op_type}): no RTL backend for this op type; "
+            f"supported: {', '.join(sorted(BACKENDS))}") from None
+
+
+_KEY = re.compile(r"\$\{(\w+)\}")
+
+
+def fill(template: str, **keys) -> str:
+    """Fill ``${key}`` placeholders. A key the template uses but the caller did not give, or a
+    key given but not used, is an error (never a silent blank)."""
+    used = set(_KEY.findall(template))
+    missing = sorted(used - keys.keys())
+    extra = sorted(keys.keys() - used)
+    if missing or extra:
+        raise KeyError(f"template keys missing: {missing}, unused: {extra}")
+    return _KEY.sub(lambda m: str(keys[m.group(1)]), template)

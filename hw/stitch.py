@@ -1,0 +1,274 @@
+"""Our stitcher: one top-level Verilog module wiring the RTL instances of a HW graph.
+
+Every graph edge becomes producer -> [axis_dwc when lane counts differ] -> axis_fifo ->
+consumer. Residual joins get a deep FIFO on their shortcut input (see :mod:`tsmfpga.hw.fifos`).
+The clip-start sideband (``s_axis_tuser`` on a frame's first beat) reaches every stateful op
+through a ``clip_flags`` instance (frames stay in order, so one flag per frame lines up).
+The output carries ``m_axis_tlast`` on the last beat of each frame. Output is deterministic:
+identical graphs give byte-identical RTL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qonnx.custom_op.registry import getCustomOp
+
+from tsmfpga.hw.backend import BackendError, RtlInstance, Stream
+from tsmfpga.sim.runner import rtl_source
+
+TOP = "tsmfpga_top"
+CLIP_DEPTH_LOG2 = 3
+
+
+@dataclass
+class Edge:
+    tensor: str
+    src: tuple[str, int] | None   # (instance, output index); None: the top's s_axis
+    dst: tuple[str, int] | None   # (instance, input index); None: the top's m_axis
+    lanes_src: int
+    lanes_dst: int
+    elem_bits: int
+    frame_beats: int              # beats per frame on the consumer side
+
+
+def _w(tensor: str) -> str:
+    return "t_" + re.sub(r"\W", "_", tensor)
+
+
+def edges(model, instances: dict[str, RtlInstance]) -> list[Edge]:
+    """Producer/consumer pairs of every stream tensor, with lane counts (validated)."""
+    producers, consumers = {}, {}
+    for n in model.graph.node:
+        for i, t in enumerate(n.output):
+            producers[t] = (n.name, i)
+        for i, t in enumerate(n.input):
+            if model.get_initializer(t) is None:
+                consumers.setdefault(t, []).append((n.name, i))
+    g_in, g_out = model.graph.input[0].name, model.graph.output[0].name
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
+        raise BackendError("the HW graph must have exactly one input and one output stream "
+                           f"(has {len(model.graph.input)} / {len(model.graph.output)})")
+    nodes = {n.name: n for n in model.graph.node}
+    result = []
+    for t in [g_in] + [t for n in model.graph.node for t in n.output]:
+        cons = consumers.get(t, [])
+        if t == g_out:
+            cons = cons + [None]
+        if len(cons) != 1:
+            raise BackendError(f"tensor {t} has {len(cons)} consumers; a stream has exactly one "
+                               "(forks must be DuplicateStreams)")
+        src, dst = producers.get(t), cons[0]
+        bits = model.get_tensor_datatype(t).bitwidth()
+        s_st = instances[src[0]].outputs[src[1]] if src else None
+        d_st = instances[dst[0]].inputs[dst[1]] if dst else None
+        ls = s_st.lanes if s_st else d_st.lanes
+        ld = d_st.lanes if d_st else s_st.lanes
+        for st, who in ((s_st, src), (d_st, dst)):
+            if st is not None and st.elem_bits != bits:
+                raise BackendError(f"tensor {t}: {who[0]} streams {st.elem_bits}-bit elements, "
+                                   f"the tensor's type is {bits}-bit")
+        if dst:
+            folded = getCustomOp(nodes[dst[0]]).get_folded_input_shape(dst[1])
+        else:
+            folded = getCustomOp(nodes[src[0]]).get_folded_output_shape(src[1])
+        result.append(Edge(t, src, dst, ls, ld, bits, int(np.prod(folded[:-1]))))
+    return result
+
+
+def _param_list(params: dict) -> str:
+    def val(v):
+        return f'"{v}"' if isinstance(v, str) else str(int(v))
+    if not params:
+        return ""
+    return " #(\n" + ",\n".join(f"        .{k}({val(v)})" for k, v in params.items()) + "\n    )"
+
+
+def _connect(lines: list[str], port_map: list[tuple[str, str]]) -> str:
+    return ",\n".join(f"        .{p}({s})" for p, s in port_map)
+
+
+def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]) -> tuple[str, dict]:
+    es = edges(model, instances)
+    first, last = es[0], next(e for e in es if e.dst is None)
+    in_w, out_w = first.lanes_dst * first.elem_bits, last.lanes_src * last.elem_bits
+    body, decl = [], []
+    in_wires, out_wires = {}, {}   # (inst, idx) -> wire prefix at the instance port
+    info = {"fifos": {}, "dwcs": {}}
+    for e in es:
+        w = _w(e.tensor)
+        if e.src is None:
+            src_prefix = "s_axis"
+        else:
+            st = instances[e.src[0]].outputs[e.src[1]]
+            decl.append(f"    wire [{st.port_width - 1}:0] {w}_o_tdata;\n    wire {w}_o_tvalid, {w}_o_tready;")
+            out_wires[e.src] = f"{w}_o"
+            if st.port_width != st.width:
+                decl.append(f"    wire [{st.width - 1}:0] {w}_s_tdata = {w}_o_tdata[{st.width - 1}:0];")
+            else:
+                decl.append(f"    wire [{st.width - 1}:0] {w}_s_tdata = {w}_o_tdata;")
+            decl.append(f"    wire {w}_s_tvalid = {w}_o_tvalid;\n    wire {w}_s_tready;\n"
+                        f"    assign {w}_o_tready = {w}_s_tready;")
+            src_prefix = f"{w}_s"
+        if e.dst is None:
+            body.append(f"    assign m_axis_tdata = {src_prefix}_tdata;\n"
+                        f"    assign m_axis_tvalid = {src_prefix}_tvalid;\n"
+                        f"    assign {src_prefix}_tready = m_axis_tready;")
+            continue
+        cur = src_prefix
+        if e.lanes_src != e.lanes_dst:
+            dw = e.lanes_dst * e.elem_bits
+            decl.append(f"    wire [{dw - 1}:0] {w}_d_tdata;\n    wire {w}_d_tvalid, {w}_d_tready;")
+            body.append(f"    axis_dwc{_param_list({'LANE_BITS': e.elem_bits, 'IN_LANES': e.lanes_src, 'OUT_LANES': e.lanes_dst})} {w}_dwc (\n"
+                        f"        .clk(clk), .rst(rst),\n"
+                        f"        .s_axis_tdata({cur}_tdata), .s_axis_tvalid({cur}_tvalid), .s_axis_tready({cur}_tready),\n"
+                        f"        .m_axis_tdata({w}_d_tdata), .m_axis_tvalid({w}_d_tvalid), .m_axis_tready({w}_d_tready)\n    );")
+            info["dwcs"][e.tensor] = {"in_lanes": e.lanes_src, "out_lanes": e.lanes_dst, "lane_bits": e.elem_bits}
+            cur = f"{w}_d"
+        dw = e.lanes_dst * e.elem_bits
+        aw = fifo_aw.get(e.tensor, 1)
+        decl.append(f"    wire [{dw - 1}:0] {w}_c_tdata;\n    wire {w}_c_tvalid, {w}_c_tready;")
+        body.append(f"    axis_fifo{_param_list({'DATA_WIDTH': dw, 'USER_WIDTH': 1, 'ADDR_WIDTH': aw})} {w}_fifo (\n"
+                    f"        .clk(clk), .rst(rst),\n"
+                    f"        .s_axis_tdata({cur}_tdata), .s_axis_tvalid({cur}_tvalid), .s_axis_tready({cur}_tready),\n"
+                    f"        .s_axis_tlast(1'b0), .s_axis_tuser(1'b0),\n"
+                    f"        .m_axis_tdata({w}_c_tdata), .m_axis_tvalid({w}_c_tvalid), .m_axis_tready({w}_c_tready),\n"
+                    f"        .m_axis_tlast(), .m_axis_tuser()\n    );")
+        info["fifos"][e.tensor] = {"addr_width": aw, "capacity_beats": (1 << aw) + 1,
+                                   "beats_per_frame": e.frame_beats, "width": dw}
+        in_wires[e.dst] = f"{w}_c"
+    clip_errs = []
+    for name, inst in instances.items():
+        ports = [(inst.clk, "clk"), (inst.rst, "rst_n" if inst.rst_active_low else "rst")]
+        if inst.clip_frame_beats is not None:
+            c = in_wires[(name, 0)]
+            decl.append(f"    wire {name}_clip_tuser, {name}_clip_tlast, {name}_clip_overflow;")
+            body.append(f"    clip_flags{_param_list({'IN_FRAME_BEATS': first.frame_beats, 'OP_FRAME_BEATS': inst.clip_frame_beats, 'DEPTH_LOG2': CLIP_DEPTH_LOG2})} {name}_clip (\n"
+                        f"        .clk(clk), .rst(rst), .in_beat(s_axis_tvalid && s_axis_tready), .in_tuser(s_axis_tuser),\n"
+                        f"        .op_beat({c}_tvalid && {c}_tready), .op_tuser({name}_clip_tuser),\n"
+                        f"        .op_tlast({name}_clip_tlast), .overflow({name}_clip_overflow)\n    );")
+            clip_errs.append(f"{name}_clip_overflow")
+        for i, st in enumerate(inst.inputs):
+            c = in_wires[(name, i)]
+            data = f"{c}_tdata" if st.port_width == st.width else \
+                f"{{{{{st.port_width - st.width}{{1'b0}}}}, {c}_tdata}}"
+            ports += [(st.tdata, data), (st.tvalid, f"{c}_tvalid"), (st.tready, f"{c}_tready")]
+            if st.tlast:
+                ports.append((st.tlast, f"{name}_clip_tlast" if inst.clip_frame_beats is not None and i == 0 else "1'b0"))
+            if st.tuser:
+                ports.append((st.tuser, f"{name}_clip_tuser" if inst.clip_frame_beats is not None and i == 0 else "1'b0"))
+        for i, st in enumerate(inst.outputs):
+            o = out_wires[(name, i)]
+            ports += [(st.tdata, f"{o}_tdata"), (st.tvalid, f"{o}_tvalid"), (st.tready, f"{o}_tready")]
+            if st.tlast:
+                ports.append((st.tlast, ""))
+            if st.tuser:
+                ports.append((st.tuser, ""))
+        ports += sorted(inst.ties.items())
+        body.append(f"    {inst.module}{_param_list(inst.params)} {name} (\n{_connect([], ports)}\n    );")
+    err = " || ".join(clip_errs) if clip_errs else "1'b0"
+    ob = last.frame_beats
+    cw = max(1, int(ob).bit_length())
+    text = f"""// {TOP}: stitched accelerator generated by tsmfpga (do not edit).
+//
+// s_axis: input frames, {first.lanes_dst} x {first.elem_bits}-bit elements per beat, {first.frame_beats} beats per frame;
+//         s_axis_tuser = 1 on the first beat of a clip's first frame (clears temporal-shift state).
+// m_axis: outputs, {last.lanes_src} x {last.elem_bits}-bit elements per beat, {ob} beats per frame, tlast on the last.
+// status_error: sticky, a clip-start flag was lost (never expected).
+
+`default_nettype none
+
+module {TOP} (
+    input  wire clk,
+    input  wire rst,  // synchronous, active high
+
+    input  wire [{in_w - 1}:0] s_axis_tdata,
+    input  wire s_axis_tvalid,
+    output wire s_axis_tready,
+    input  wire s_axis_tuser,
+
+    output wire [{out_w - 1}:0] m_axis_tdata,
+    output wire m_axis_tvalid,
+    input  wire m_axis_tready,
+    output wire m_axis_tlast,
+
+    output wire status_error
+);
+
+    wire rst_n = !rst;
+
+{chr(10).join(decl)}
+
+{chr(10).join(body)}
+
+    reg [{cw - 1}:0] out_beat;
+    assign m_axis_tlast = out_beat == {cw}'d{ob - 1};
+    always @(posedge clk) begin
+        if (rst) out_beat <= 0;
+        else if (m_axis_tvalid && m_axis_tready) out_beat <= m_axis_tlast ? {cw}'d0 : out_beat + 1'b1;
+    end
+    assign status_error = {err};
+
+endmodule
+
+`default_nettype wire
+"""
+    io = {
+        "input": {"tensor": first.tensor, "lanes": first.lanes_dst, "elem_bits": first.elem_bits,
+                  "width": in_w, "frame_beats": first.frame_beats,
+                  "dtype": model.get_tensor_datatype(first.tensor).name},
+        "output": {"tensor": last.tensor, "lanes": last.lanes_src, "elem_bits": last.elem_bits,
+                   "width": out_w, "frame_beats": ob, "dtype": model.get_tensor_datatype(last.tensor).name},
+    }
+    return text, {**io, **info}
+
+
+def write_rtl(model, instances: dict[str, RtlInstance], out_dir: Path, fifo_aw: dict[str, int]) -> dict:
+    """Write every source, generated file and the top into ``out_dir`` (replaced atomically)
+    plus ``manifest.json`` (compile order, interface, FIFOs, instances). Returns the manifest."""
+    top_text, info = render_top(model, instances, fifo_aw)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    libs: dict[str, Path] = {}
+    own = [rtl_source(n) for n in ("axis_fifo.sv", "axis_dwc.sv", "clip_flags.sv")]
+    for inst in instances.values():
+        for src in list(inst.sources):
+            prev = libs.get(src.name)
+            if prev is not None and prev.read_bytes() != src.read_bytes():
+                raise BackendError(f"two different RTL sources named {src.name}: {prev} and {src}")
+            libs[src.name] = src
+    for src in own:
+        libs.setdefault(src.name, src)
+    generated: dict[str, str] = {}
+    for inst in instances.values():
+        for name, text in inst.files.items():
+            if name in generated and generated[name] != text or name in libs:
+                raise BackendError(f"node {inst.name}: generated file {name} clashes with another")
+            generated[name] = text
+    for name, src in libs.items():
+        shutil.copyfile(src, tmp / name)
+    for name, text in generated.items():
+        (tmp / name).write_text(text)
+    (tmp / f"{TOP}.sv").write_text(top_text)
+    hdl = [n for n in list(libs) + list(generated) if n.endswith((".sv", ".v"))]
+    order = sorted(n for n in hdl if "_pkg" in n) + [n for n in hdl if "_pkg" not in n] + [f"{TOP}.sv"]
+    manifest = {
+        "top": TOP,
+        "files": order,
+        **info,
+        "instances": [{"name": i.name, "module": i.module,
+                       "params": {k: v for k, v in i.params.items()}} for i in instances.values()],
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return manifest
