@@ -36,6 +36,8 @@ class CompileConfig:
     verify_inputs: Path | None = None
     #: seed of the random verification inputs
     seed: int = 0
+    #: FIFO depths: "simulation" (measured occupancy in a Verilator sizing run) or "analytical"
+    fifo_sizing: str = "simulation"
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)

@@ -33,15 +33,71 @@ def build_instances(model: ModelWrapper, fpgapart: str, clock_mhz: float) -> dic
     return {n.name: backend_for(n)(model, n, ctx) for n in model.graph.node}
 
 
+#: cap of the sizing simulation's FIFOs (ADDR_WIDTH): 16k beats
+SIZING_MAX_ADDR_WIDTH = 14
+#: frames streamed back to back in the sizing simulation (the pipeline holds ~3)
+SIZING_FRAMES = 6
+
+
+def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, period: int,
+                             log=print) -> tuple[dict, dict]:
+    """FINN-style FIFO sizing: every FIFO one frame deep (capped), frames offered every
+    ``period`` cycles (the folding's ideal interval: a FIFO upstream of a stage slower than that
+    would fill up, so the measured depths are the ones the target rate needs), no output
+    backpressure (timing does not depend on the data); the maximum occupancy of each FIFO is
+    measured and depth = maximum + 25 % + 2 beats. Returns (plan, info)."""
+    import numpy as np
+
+    from tsmfpga.hw.fifos import addr_width_for
+    from tsmfpga.hw.stitch import edges
+    from tsmfpga.sim import harness
+
+    big = {e.tensor: min(SIZING_MAX_ADDR_WIDTH, addr_width_for(e.frame_beats + 2))
+           for e in edges(core, instances) if e.dst is not None}
+    manifest = write_rtl(core, instances, work / "rtl", big)
+    exe = harness.build(work / "rtl", manifest, work, "verilator", log=log, monitor_fifos=True)
+    i = manifest["input"]
+    dt = core.get_tensor_datatype(core.graph.input[0].name)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(SIZING_FRAMES, i["frame_beats"] * i["lanes"]))
+    words = harness.pack_beats(frames, i["lanes"], i["elem_bits"]).reshape(-1)
+    users = np.zeros(len(words), dtype=np.int64)
+    users[0] = 1
+    log(f"[compile] FIFO sizing simulation: {SIZING_FRAMES} frames, every FIFO up to "
+        f"{(1 << SIZING_MAX_ADDR_WIDTH) + 1} beats ...")
+    run = harness.run(exe, (work / "rtl").resolve(), work, words, users, i["width"],
+                      SIZING_FRAMES * manifest["output"]["frame_beats"], period=period)
+    if run.timeout or not run.fifo_max:
+        raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
+    plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
+    ends = [run.out_end[f] for f in sorted(run.out_end)]
+    info = {"measured_max_occupancy": run.fifo_max, "frames": SIZING_FRAMES, "frame_period_cycles": period,
+            "output_interval_cycles_last": (ends[-1] - ends[-2]) if len(ends) > 1 else None,
+            "source": "rtl_sim (verilator)"}
+    return plan, info
+
+
 def generate_rtl(model: ModelWrapper, out_dir: Path, fpgapart: str, clock_mhz: float,
-                 fifo_depths: dict[str, int] | None = None) -> dict:
+                 fifo_sizing: str = "simulation", period: int | None = None, log=print) -> dict:
     """Write the RTL of ``model`` (post-processing excluded) to ``out_dir``; returns the manifest.
-    ``fifo_depths``: ADDR_WIDTH per tensor overriding the analytical plan."""
+    ``fifo_sizing``: "analytical" (shortcut FIFOs one frame deep, MVAU inputs one vector) or
+    "simulation" (measured occupancy, see :func:`size_fifos_by_simulation`)."""
     core = hw_core(model)
     instances = build_instances(core, fpgapart, clock_mhz)
     plan = analytical_depths(core)
-    plan.update(fifo_depths or {})
+    sizing = {"method": "analytical (shortcut FIFO = one frame, MVAU input = one vector)"}
+    if fifo_sizing == "simulation":
+        import shutil
+        work = Path(out_dir).parent / "fifo_sizing"
+        if not period:
+            folding = json.loads(model.get_metadata_prop("tsmfpga.folding") or "{}")
+            period = int(folding.get("ideal_ii_cycles") or 0)
+        plan, info = size_fifos_by_simulation(core, instances, work, period, log=log)
+        shutil.rmtree(work / "rtl", ignore_errors=True)
+        sizing = {"method": "simulation (max occupancy + 25 % + 2 beats)", **info}
+    elif fifo_sizing != "analytical":
+        raise ValueError(f"fifo_sizing {fifo_sizing!r}: use 'simulation' or 'analytical'")
     manifest = write_rtl(core, instances, Path(out_dir), plan)
-    manifest["fifo_sizing"] = "analytical (shortcut FIFO = one frame)" if not fifo_depths else "simulation"
+    manifest["fifo_sizing"] = sizing
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

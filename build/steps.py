@@ -286,10 +286,11 @@ def step_rtl(model, cfg):
 
     board = get_board(cfg.board)
     clock = cfg.clock_mhz or board.clock_mhz
-    manifest = generate_rtl(model, cfg.out / "rtl", board.part, clock)
+    manifest = generate_rtl(model, cfg.out / "rtl", board.part, clock, fifo_sizing=cfg.fifo_sizing)
     model.set_metadata_prop("tsmfpga.rtl", json.dumps({
         "dir": "rtl", "top": manifest["top"], "files": len(manifest["files"]),
         "input": manifest["input"], "output": manifest["output"],
         "fifos": len(manifest["fifos"]), "dwcs": len(manifest["dwcs"]),
-        "fifo_sizing": manifest["fifo_sizing"]}))
+        "fifo_sizing": manifest["fifo_sizing"]["method"],
+        "fifo_bits": sum(f["capacity_beats"] * f["width"] for f in manifest["fifos"].values())}))
     return model

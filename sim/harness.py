@@ -145,6 +145,7 @@ class HarnessError(RuntimeError):
 @dataclass
 class SimRun:
     outputs: list[int]          # raw output words
+    fifo_max: dict[str, int]    # tensor -> max FIFO occupancy (monitor builds only)
     in_start: dict[int, int]    # frame -> cycle of its first input beat
     out_end: dict[int, int]     # frame -> cycle of its last output beat
     cycles: int
@@ -154,10 +155,32 @@ class SimRun:
     wall_s: float
 
 
-def render_tb(manifest: dict) -> str:
+def fifo_instance(tensor: str) -> str:
+    """Instance name of the stitcher's FIFO on ``tensor`` (see tsmfpga.hw.stitch)."""
+    import re
+
+    return "t_" + re.sub(r"\W", "_", tensor) + "_fifo"
+
+
+def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
+    """The testbench; ``monitor_fifos`` adds an occupancy monitor per FIFO (hierarchical
+    references into the top) that logs ``F <tensor> <max occupancy>`` at the end."""
     i, o = manifest["input"], manifest["output"]
-    return _TB_TEMPLATE.format(tb=TB, top=manifest["top"], in_w=i["width"], out_w=o["width"],
-                               in_frame=i["frame_beats"], out_frame=o["frame_beats"])
+    tb = _TB_TEMPLATE.format(tb=TB, top=manifest["top"], in_w=i["width"], out_w=o["width"],
+                             in_frame=i["frame_beats"], out_frame=o["frame_beats"])
+    if not monitor_fifos:
+        return tb
+    mons, logs = [], []
+    for k, tensor in enumerate(manifest["fifos"]):
+        f = f"dut.{fifo_instance(tensor)}"
+        mons.append(f"    integer occ{k} = 0, max{k} = 0;\n"
+                    f"    always @(posedge clk) begin\n"
+                    f"        occ{k} = occ{k} + ({f}.s_axis_tvalid && {f}.s_axis_tready ? 1 : 0)"
+                    f" - ({f}.m_axis_tvalid && {f}.m_axis_tready ? 1 : 0);\n"
+                    f"        if (occ{k} > max{k}) max{k} = occ{k};\n    end")
+        logs.append(f'                $fwrite(fev, "F {tensor} %0d\\n", max{k});')
+    tb = tb.replace("    always @(posedge clk) begin\n        rng", "\n".join(mons) + "\n\n    always @(posedge clk) begin\n        rng", 1)
+    return tb.replace('                $fwrite(fev, "END', "\n".join(logs) + '\n                $fwrite(fev, "END', 1)
 
 
 def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str) -> str:
@@ -167,12 +190,13 @@ def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str) -> str:
     return h.hexdigest()[:16]
 
 
-def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator", log=print) -> Path:
+def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator", log=print,
+          monitor_fifos: bool = False) -> Path:
     """Compile the testbench + stitched top; cached by the content of the RTL folder."""
     toolenv.prepare_sim_env()
     rtl_dir, work = Path(rtl_dir).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    tb = render_tb(manifest)
+    tb = render_tb(manifest, monitor_fifos)
     key = _digest(rtl_dir, manifest["files"], tb, simulator)
     bdir = work / f"build_{simulator}"
     stamp = bdir / "digest"
@@ -254,13 +278,15 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     wall = time.time() - t0
     if proc.returncode != 0 or not fev.is_file():
         raise HarnessError(f"simulation failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-    ins, outs, timeout, bad_tlast, err, cycles = {}, {}, False, False, False, 0
+    ins, outs, timeout, bad_tlast, err, cycles, fifo_max = {}, {}, False, False, False, 0, {}
     for line in fev.read_text().splitlines():
         p = line.split()
         if p[0] == "I":
             ins[int(p[1])] = int(p[2])
         elif p[0] == "O":
             outs[int(p[1])] = int(p[2])
+        elif p[0] == "F":
+            fifo_max[p[1]] = int(p[2])
         elif p[0] == "TIMEOUT":
             timeout = True
         elif p[0] == "BAD_TLAST":
@@ -270,4 +296,4 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
         elif p[0] == "END":
             cycles = int(p[1])
     out_words = [int(x, 16) for x in fout.read_text().split()] if fout.is_file() else []
-    return SimRun(out_words, ins, outs, cycles, timeout, bad_tlast, err, wall)
+    return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall)

@@ -19,3 +19,34 @@ def tiny_qonnx(tmp_path_factory):
     rng = np.random.default_rng(1)
     inputs = rng.standard_normal((8, 1, 1, 8, 8)).astype(np.float32)
     return model, path, inputs
+
+
+TSM_SIZE, TSM_T = 16, 4
+
+
+def run_cli(*args):
+    """``python -m tsmfpga ARGS`` as a user runs it (exit code, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tsmfpga", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def tsm_step_graph(tmp_path_factory):
+    """A small random TSM step graph (16x16 frames, widths 8/16, 4 frames per clip)."""
+    from model_zoo import export_random_tsm
+
+    path = tmp_path_factory.mktemp("m") / "step.onnx"
+    export_random_tsm(path, TSM_SIZE, (8, 16), TSM_T, num_classes=6, seed=1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tsm_build(tsm_step_graph, tmp_path_factory):
+    """`tsmfpga compile` of the small TSM at 2000 fps (RTL with simulation-sized FIFOs)."""
+    out = tmp_path_factory.mktemp("build") / "b"
+    proc = run_cli("compile", str(tsm_step_graph), "--out", str(out), "--target-fps", "2000",
+                   "--verify-clips", "3")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc

@@ -36,7 +36,8 @@ def _compile(args: argparse.Namespace) -> int:
     cfg = CompileConfig(model_path=Path(args.model), out=Path(args.out), board=args.board,
                         clock_mhz=args.clock_mhz, target_fps=args.target_fps, budget_fraction=args.budget,
                         start_step=args.start_step, stop_step=args.stop_step,
-                        verify_clips=args.verify_clips, verify_inputs=args.inputs)
+                        verify_clips=args.verify_clips, verify_inputs=args.inputs,
+                        fifo_sizing=args.fifo_sizing)
     from tsmfpga.hw.boards import get_board
 
     get_board(cfg.board)  # unknown board: clear error before any work
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-step", default=None, help="stop after this step")
     p.add_argument("--verify-clips", type=int, default=8, help="clips verified in Python (default 8)")
     p.add_argument("--inputs", default=None, help=".npy of integer input codes to verify with")
+    p.add_argument("--fifo-sizing", default="simulation", choices=["simulation", "analytical"],
+                   help="FIFO depths from a Verilator sizing run (default) or the analytical bound")
     p.set_defaults(func=_compile)
 
     p = sub.add_parser("sim", help="simulate the stitched RTL on whole clips: bit-exactness, latency, throughput")

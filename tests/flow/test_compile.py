@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from model_zoo import export_random_tsm
 
 SIZE, T = 16, 4
 
@@ -16,18 +15,13 @@ def _cli(*args):
 
 
 @pytest.fixture(scope="module")
-def step_graph(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "step.onnx"
-    export_random_tsm(path, SIZE, (8, 16), T, num_classes=6, seed=1)
-    return path
+def step_graph(tsm_step_graph):
+    return tsm_step_graph
 
 
 @pytest.fixture(scope="module")
-def build(step_graph, tmp_path_factory):
-    out = tmp_path_factory.mktemp("build") / "b"
-    proc = _cli("compile", str(step_graph), "--out", str(out), "--target-fps", "2000", "--verify-clips", "3")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc
+def build(tsm_build):
+    return tsm_build
 
 
 def test_report_contract(build):
@@ -47,7 +41,9 @@ def test_report_contract(build):
     assert abs(r["input"]["scale"] - 1 / 255) < 1e-9
     assert r["ops"].get("TemporalShift") == 2
     steps = sorted(p.name for p in (out / "steps").glob("*.onnx"))
-    assert len(steps) == 10 and steps[0] == "01_tidy.onnx" and steps[-1] == "10_verify_python.onnx"
+    assert len(steps) == 11 and steps[0] == "01_tidy.onnx" and steps[-1] == "11_rtl.onnx"
+    assert r["rtl"]["top"] == "tsmfpga_top" and (out / "rtl" / "tsmfpga_top.sv").is_file()
+    assert r["rtl"]["fifo_sizing"].startswith("simulation")
     assert json.loads((out / "status.json").read_text())["status"] == "complete"
     assert "bit exact: True" in proc.stdout
 
@@ -60,7 +56,7 @@ def test_stop_then_resume_gives_the_same_report(step_graph, build, tmp_path):
     assert not (out / "report.json").exists()
     assert json.loads((out / "status.json").read_text())["status"] == "stopped"
     second = _cli("compile", str(step_graph), "--out", str(out), "--target-fps", "2000",
-                  "--verify-clips", "3", "--start-step", "fold")
+                  "--verify-clips", "3", "--start-step", "fold", "--fifo-sizing", "analytical")
     assert second.returncode == 0, second.stderr[-2000:]
     a = json.loads((out / "report.json").read_text())
     b = json.loads((build[0] / "report.json").read_text())
