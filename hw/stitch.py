@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from qonnx.custom_op.registry import getCustomOp
 
 from tsmfpga.hw.backend import BackendError, RtlInstance, Stream
 from tsmfpga.sim.runner import rtl_source
@@ -55,7 +54,6 @@ def edges(model, instances: dict[str, RtlInstance]) -> list[Edge]:
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         raise BackendError("the HW graph must have exactly one input and one output stream "
                            f"(has {len(model.graph.input)} / {len(model.graph.output)})")
-    nodes = {n.name: n for n in model.graph.node}
     result = []
     for t in [g_in] + [t for n in model.graph.node for t in n.output]:
         cons = consumers.get(t, [])
@@ -74,11 +72,10 @@ def edges(model, instances: dict[str, RtlInstance]) -> list[Edge]:
             if st is not None and st.elem_bits != bits:
                 raise BackendError(f"tensor {t}: {who[0]} streams {st.elem_bits}-bit elements, "
                                    f"the tensor's type is {bits}-bit")
-        if dst:
-            folded = getCustomOp(nodes[dst[0]]).get_folded_input_shape(dst[1])
-        else:
-            folded = getCustomOp(nodes[src[0]]).get_folded_output_shape(src[1])
-        result.append(Edge(t, src, dst, ls, ld, bits, int(np.prod(folded[:-1]))))
+        elems = int(np.prod(model.get_tensor_shape(t)))
+        if elems % ld:
+            raise BackendError(f"tensor {t}: {elems} elements per frame do not split into beats of {ld}")
+        result.append(Edge(t, src, dst, ls, ld, bits, elems // ld))
     return result
 
 
