@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all qat compile demo clean
+.PHONY: setup doctor test test-all fuzz qat compile sim bitstream deploy demo clean
 
 setup: $(STAMP)
 
@@ -41,11 +41,38 @@ compile: setup
 	@test -f $(QAT_OUT)/report.json || { echo "no finished QAT run in $(QAT_OUT): run 'make qat' first" >&2; exit 2; }
 	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
 
-## the whole flow so far, end to end, on the embedded default
+SIM_CLIPS ?= 16
+SIMULATOR ?= verilator
+
+## stage 3: the stitched RTL simulated on whole clips (bit-exactness, latency, interval; rtl_sim)
+sim: setup
+	@test -f $(COMPILE_OUT)/rtl/manifest.json || { echo "no RTL in $(COMPILE_OUT): run 'make compile' first" >&2; exit 2; }
+	$(BIN)/tsmfpga sim $(COMPILE_OUT) --clips $(SIM_CLIPS) --simulator $(SIMULATOR)
+
+## stage 4: yosys estimate, Vivado project (bitstream where Vivado exists), deploy package
+## (exits 3 without Vivado after building everything up to it)
+bitstream: setup
+	@test -f $(COMPILE_OUT)/rtl/manifest.json || { echo "no RTL in $(COMPILE_OUT): run 'make compile' first" >&2; exit 2; }
+	$(BIN)/tsmfpga bitstream $(COMPILE_OUT) --board $(BOARD) $(if $(wildcard $(QAT_OUT)/report.json),--qat-report $(QAT_OUT)/report.json,)
+
+HOST ?=
+## copy the deploy package to a board: make deploy BOARD=pynq-z2 HOST=192.168.2.99
+deploy: setup
+	$(BIN)/tsmfpga deploy $(COMPILE_OUT) --host "$(HOST)"
+
+FUZZ_EXAMPLES ?= 200
+
+## property-based RTL fuzzing: random small networks compiled and simulated bit-exact (long)
+fuzz: setup
+	$(BIN)/python -m pytest tests/sim/test_fuzz.py -m "slow or not slow" --fuzz-examples $(FUZZ_EXAMPLES) -p no:randomly $(PYTEST_ARGS)
+
+## the whole flow, end to end, on the embedded default
 demo: setup
 	$(BIN)/tsmfpga doctor
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
 	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
+	$(BIN)/tsmfpga sim $(COMPILE_OUT) --clips $(SIM_CLIPS) --simulator $(SIMULATOR)
+	$(BIN)/tsmfpga bitstream $(COMPILE_OUT) --board $(BOARD) --qat-report $(QAT_OUT)/report.json || test $$? -eq 3
 
 clean:
 	rm -rf out .pytest_cache

@@ -23,7 +23,6 @@ from tsmfpga.hw.backend import BackendError, RtlInstance, Stream
 from tsmfpga.sim.runner import rtl_source
 
 TOP = "tsmfpga_top"
-CLIP_DEPTH_LOG2 = 3
 
 
 @dataclass
@@ -77,6 +76,29 @@ def edges(model, instances: dict[str, RtlInstance]) -> list[Edge]:
             raise BackendError(f"tensor {t}: {elems} elements per frame do not split into beats of {ld}")
         result.append(Edge(t, src, dst, ls, ld, bits, elems // ld))
     return result
+
+
+def clip_flag_depth_log2(model, node_name: str, es: list[Edge], fifo_aw: dict[str, int]) -> int:
+    """Bound on the frames in flight between the top input and a stateful op: every FIFO on the
+    way can hold capacity / frame-beats frames (rounded up) and every node at most one more;
+    returns log2 of the flag FIFO depth that holds them all (a lost flag would shift clip starts)."""
+    by_tensor = {e.tensor: e for e in es}
+    producers = {t: n for n in model.graph.node for t in n.output}
+    node = next(n for n in model.graph.node if n.name == node_name)
+    todo, seen, frames = [node.input[0]], set(), 2
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        e = by_tensor.get(t)
+        if e is not None and e.dst is not None:
+            frames += -(-((1 << fifo_aw.get(t, 1)) + 1) // e.frame_beats) + 1
+        prod = producers.get(t)
+        if prod is not None:
+            frames += 1
+            todo += [i for i in prod.input if model.get_initializer(i) is None]
+    return max(3, (frames - 1).bit_length())
 
 
 def _param_list(params: dict) -> str:
@@ -146,7 +168,8 @@ def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]
         if inst.clip_frame_beats is not None:
             c = in_wires[(name, 0)]
             decl.append(f"    wire {name}_clip_tuser, {name}_clip_tlast, {name}_clip_overflow;")
-            body.append(f"    clip_flags{_param_list({'IN_FRAME_BEATS': first.frame_beats, 'OP_FRAME_BEATS': inst.clip_frame_beats, 'DEPTH_LOG2': CLIP_DEPTH_LOG2})} {name}_clip (\n"
+            depth = clip_flag_depth_log2(model, name, es, fifo_aw)
+            body.append(f"    clip_flags{_param_list({'IN_FRAME_BEATS': first.frame_beats, 'OP_FRAME_BEATS': inst.clip_frame_beats, 'DEPTH_LOG2': depth})} {name}_clip (\n"
                         f"        .clk(clk), .rst(rst), .in_beat(s_axis_tvalid && s_axis_tready), .in_tuser(s_axis_tuser),\n"
                         f"        .op_beat({c}_tvalid && {c}_tready), .op_tuser({name}_clip_tuser),\n"
                         f"        .op_tlast({name}_clip_tlast), .overflow({name}_clip_overflow)\n    );")

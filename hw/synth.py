@@ -63,6 +63,8 @@ def yosys_estimate(
     workdir: Path,
     parameters: Mapping[str, int] | None = None,
     defines: Sequence[str] = (),
+    data_files: Sequence[Path] = (),
+    flatten: bool = True,
 ) -> dict:
     """Synthesize ``top`` for xc7 and return ``{"total": {...}, "modules": {...}, "source": "yosys"}``."""
     workdir = Path(workdir)
@@ -75,11 +77,14 @@ def yosys_estimate(
             raise SynthesisError(f"RTL source not found: {src}")
         shutil.copyfile(src, srcdir / src.name)
         names.append(f"src/{src.name}")
+    for f in data_files:   # $readmemh files are looked up relative to the working directory
+        shutil.copyfile(f, workdir / Path(f).name)
     params = " ".join(f"-G {k}={int(v)}" for k, v in (parameters or {}).items())
     defs = " ".join(f"-D {d}" for d in defines)
     script = (
-        f"read_slang -j 1 --top {top} {params} {defs} {' '.join(names)}; "
-        f"synth_xilinx -family xc7 -noiopad -noclkbuf -top {top}; "
+        # finn-rtllib wrappers use parameters before declaring them (Vivado accepts it)
+        f"read_slang -j 1 --allow-use-before-declare --top {top} {params} {defs} {' '.join(names)}; "
+        f"synth_xilinx -family xc7 -noiopad -noclkbuf {'' if flatten else '-noflatten '}-top {top}; "
         "tee -q -o stat.json stat -json"
     )
     (workdir / "synth.ys").write_text(script.replace("; ", "\n") + "\n")

@@ -154,8 +154,13 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         (cfg.out / stale).unlink(missing_ok=True)
     exe = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, cfg.simulator, log=log)
     log(f"[sim] {cfg.simulator}: {len(words)} input beats, {n_clips * t_frames} frames ...")
+    # generous cycle budget: every frame at 4x the folding's interval, slowed by the random
+    # valid/ready duty; running out of it means deadlock (or a far too slow design)
+    ideal = report.get("ideal_ii_cycles") or 4 * i_info["frame_beats"]
+    budget = int(n_clips * t_frames * ideal * 4 * (256 / cfg.p_valid) * (256 / cfg.p_ready)) + 1_000_000
     run = harness.run(exe, (cfg.build_dir / "rtl").resolve(), cfg.out, words, users, i_info["width"], n_out,
-                      simulator=cfg.simulator, seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready)
+                      simulator=cfg.simulator, seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready,
+                      max_cycles=budget)
     n_frames = n_clips * t_frames
 
     def check(r):
@@ -182,7 +187,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                 p = int(max(lat) + period) if lat else 4 * period
             log(f"[sim] latency run ({name}): frames offered every {p} cycles ...")
             r = harness.run(exe, (cfg.build_dir / "rtl").resolve(), cfg.out, words, users, i_info["width"],
-                            n_out, simulator=cfg.simulator, seed=cfg.seed + 1, period=p)
+                            n_out, simulator=cfg.simulator, seed=cfg.seed + 1, period=p,
+                            max_cycles=n_clips * t_frames * (p + ideal) * 4 + 1_000_000)
             _, m2, _, c2 = check(r)
             mismatches += m2
             complete = complete and c2 and not r.timeout
@@ -223,7 +229,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "stage": "sim",
         "source": "rtl_sim",
         "simulator": cfg.simulator,
-        "bit_exact": bool(mismatches == 0 and complete and not run.timeout),
+        "bit_exact": bool(mismatches == 0 and complete and not run.timeout and not run.status_error),
         "mismatches": mismatches,
         "values": int(expected.size),
         "frames": int(n_frames),
@@ -296,6 +302,9 @@ def summary(r: dict) -> str:
     lat = r["latency_cycles"]
     lines = [
         f"sim ({r['simulator']}, rtl_sim): {r['frames']} frames of {r['clips']} clip(s) from {r['inputs']}",
+        *([f"  TIMEOUT after {r['sim_cycles']} cycles: not all output beats arrived (deadlock or a far too "
+           "slow design); the missing values count as mismatches"] if r["timeout"] else []),
+        *(["  STATUS ERROR: a clip-start flag was lost (status_error)"] if r["status_error"] else []),
         f"  bit exact vs integer HW graph: {r['bit_exact']} ({r['mismatches']} mismatches over {r['values']} values)",
         f"  latency: {lat.get('min')}..{lat.get('max')} cycles (max - min = "
         f"{(lat.get('max', 0) - lat.get('min', 0)) if lat else None}), {r['latency_us']} us at {r['clock_mhz']} MHz",

@@ -50,3 +50,8 @@ def tsm_build(tsm_step_graph, tmp_path_factory):
                    "--verify-clips", "3")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-examples", type=int, default=2,
+                     help="random networks per fuzz test (CI tier: 2; `make fuzz`: 200)")

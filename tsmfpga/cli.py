@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -70,6 +71,44 @@ def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bitstream(args: argparse.Namespace) -> int:
+    from tsmfpga.flow.bitstream import VivadoMissing, run_bitstream, summary
+
+    try:
+        report = run_bitstream(Path(args.dir), args.board, clock_mhz=args.clock_mhz,
+                               qat_report=Path(args.qat_report) if args.qat_report else None,
+                               skip_estimate=args.skip_estimate)
+    except VivadoMissing as exc:
+        report = json.loads((Path(args.dir) / "bitstream" / "report.json").read_text())
+        print(summary(report))
+        print(f"tsmfpga bitstream: error: {exc}", file=sys.stderr)
+        return 3
+    print(summary(report))
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    import shlex
+    import subprocess
+
+    src = Path(args.dir) / "deploy"
+    if not (src / "accel.json").is_file():
+        raise UserFacingError(f"{src} holds no deploy package: run `tsmfpga bitstream {args.dir}` first")
+    if not args.host:
+        raise UserFacingError("no board given: pass --host (e.g. --host 192.168.2.99 or pynq.local)")
+    cmd = ["scp", "-r", str(src), f"{args.user}@{args.host}:{args.dest}"]
+    print(" ".join(shlex.quote(c) for c in cmd))
+    if args.dry_run:
+        return 0
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise UserFacingError(f"copy to {args.host} failed (scp exit {proc.returncode}); is the board "
+                              "reachable over ssh?")
+    print(f"on the board: cd {args.dest} && sudo python3 -c 'from driver import Accelerator; "
+          "print(Accelerator().stats())'")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tsmfpga",
@@ -116,6 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and the valid/ready pattern")
     p.add_argument("--no-golden", action="store_true", help="skip the QONNX golden (no accuracy.quant)")
     p.set_defaults(func=_sim)
+
+    p = sub.add_parser("bitstream", help="yosys resource estimate, Vivado project (+ bitstream if Vivado "
+                                         "is installed) and the deploy package")
+    p.add_argument("dir", help="build folder of `tsmfpga compile`")
+    p.add_argument("--board", default="pynq-z2", help="board from hw/boards/boards.yaml (default pynq-z2)")
+    p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the compile's)")
+    p.add_argument("--qat-report", default=None, help="QAT report.json (alarm threshold, class names)")
+    p.add_argument("--skip-estimate", action="store_true", help="skip the yosys estimate (minutes on big designs)")
+    p.set_defaults(func=_bitstream)
+
+    p = sub.add_parser("deploy", help="copy DIR/deploy (driver, accel.json, bitstream) to a board over ssh")
+    p.add_argument("dir", help="build folder (after `tsmfpga bitstream`)")
+    p.add_argument("--host", default=None, help="board host name or address")
+    p.add_argument("--user", default="xilinx", help="ssh user on the board (default xilinx)")
+    p.add_argument("--dest", default="/home/xilinx/tsmfpga", help="folder on the board")
+    p.add_argument("--dry-run", action="store_true", help="print the copy command only")
+    p.set_defaults(func=_deploy)
     return parser
 
 
