@@ -221,10 +221,11 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         if labels is not None:
             def acc(lg):
                 return float(np.mean(lg.mean(axis=1).argmax(axis=-1) == labels))
-            accuracy = {"hw": acc(logits), "quant": acc(g_logits), "float": None,
-                        "float_note": "float model not re-run here; see the QAT report for its test-set accuracy",
+            f_logits, f_note = _float_logits(Path(report["model"]), codes, g_logits.shape[-1])
+            accuracy = {"hw": acc(logits), "quant": acc(g_logits),
+                        "float": acc(f_logits) if f_logits is not None else None, "float_note": f_note,
                         "clips": int(n_clips), "labels": "clip consensus (mean of per-frame logits), top-1",
-                        "source": "rtl_sim (hw), qonnx (quant)"}
+                        "source": "rtl_sim (hw), qonnx (quant), torch (float)"}
     result = {
         "stage": "sim",
         "source": "rtl_sim",
@@ -278,6 +279,35 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     return result
 
 
+def _float_logits(model_path: Path, codes: np.ndarray, classes: int):
+    """Per-frame logits of the float TSM the QAT stage trained (its last checkpoint) on the same
+    clips, or (None, why not)."""
+    import dataclasses
+
+    qat = model_path.parent
+    if not (qat / "report.json").is_file() or not (qat / "ckpt").is_dir():
+        return None, f"no QAT run next to {model_path} (report.json + ckpt/): float model unavailable"
+    try:
+        import torch
+
+        from tsmfpga.quant.config import QATConfig, from_dict
+        from tsmfpga.quant.models import VideoNet
+        from tsmfpga.quant.train import latest_checkpoint, predict
+
+        rep = json.loads((qat / "report.json").read_text())
+        cfg = from_dict(QATConfig, rep["config"])
+        found = latest_checkpoint(qat / "ckpt", "tsm_float")
+        if found is None or len(rep["data"]["class_names"]) != classes:
+            return None, "the QAT run's float TSM does not match this model (alarm model or other classes)"
+        mcfg = dataclasses.replace(cfg.model, num_classes=classes, in_channels=codes.shape[2])
+        net = VideoNet(mcfg, "tsm", quantized=False)
+        net.load_state_dict(torch.load(found[1], map_location="cpu", weights_only=False)["model"])
+        return predict(net, codes.astype(np.uint8), desc="float TSM"), \
+            f"float TSM from {found[1]} (torch, same clips)"
+    except Exception as exc:  # the float model is a bonus figure: say why it is missing
+        return None, f"float model could not be evaluated: {type(exc).__name__}: {exc}"
+
+
 def _golden_logits(golden, codes, meta, is_clip) -> np.ndarray:
     from qonnx.core.onnx_exec import execute_onnx
 
@@ -316,7 +346,8 @@ def summary(r: dict) -> str:
         lines.append(f"  HW graph vs QONNX golden: {r['golden']['hw_graph_vs_qonnx_mismatches']} mismatches")
     if r.get("accuracy"):
         a = r["accuracy"]
-        lines.append(f"  accuracy on these {a['clips']} clips: hw {a['hw']:.4f}, quant {a['quant']:.4f}")
+        fl = f"{a['float']:.4f}" if a.get("float") is not None else "n/a"
+        lines.append(f"  accuracy on these {a['clips']} clips: hw {a['hw']:.4f}, quant {a['quant']:.4f}, float {fl}")
     return "\n".join(lines)
 
 
