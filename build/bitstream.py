@@ -26,7 +26,7 @@ class VivadoMissing(UserFacingError):
     """Everything up to Vivado was built; Vivado itself is not on this machine."""
 
 
-def run_bitstream(build_dir: Path, board_name: str = "pynq-z2", clock_mhz: float | None = None,
+def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None = None,
                   qat_report: Path | None = None, skip_estimate: bool = False, log=print) -> dict:
     from tsmfpga.deploy.package import write_deploy
     from tsmfpga.flow.finn_estimate import finn_estimate
@@ -39,7 +39,9 @@ def run_bitstream(build_dir: Path, board_name: str = "pynq-z2", clock_mhz: float
     for rel in ("rtl/manifest.json", "report.json", "model_hw.onnx"):
         if not (build_dir / rel).is_file():
             raise UserFacingError(f"{build_dir / rel} not found: run `tsmfpga compile` into {build_dir} first")
-    board = get_board(board_name)
+    # a board name from the table, or a Board object (custom capacities)
+    board = get_board(board_name) if isinstance(board_name, str) else board_name
+    board_name = board_name if isinstance(board_name, str) else getattr(board, "name", "custom")
     compile_report = json.loads((build_dir / "report.json").read_text())
     clock = float(clock_mhz or compile_report.get("clock_mhz") or board.clock_mhz)
     out = build_dir / "bitstream"

@@ -1,0 +1,70 @@
+"""`tsmfpga bitstream` without Vivado: yosys estimate, finn-plus estimate, Vivado project and
+deploy package are built, the report says what was not, the exit code is 3; over-capacity is a
+clear error; `tsmfpga deploy` copies the package (dry run: no board here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def bitstream(tsm_build):
+    out, _ = tsm_build
+    proc = run_cli("bitstream", str(out), "--board", "pynq-z2")
+    return out, proc
+
+
+def test_bitstream_without_vivado(bitstream):
+    out, proc = bitstream
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Vivado is not on PATH" in proc.stderr and "vivado -mode batch -source build.tcl" in proc.stderr
+    r = json.loads((out / "bitstream" / "report.json").read_text())
+    assert r["source"] == "yosys" and r["bitstream"] is None and r["vivado"]["found"] is False
+    assert r["board"] == "pynq-z2" and r["part"] == "xc7z020clg400-1" and r["clock_mhz"] == 100
+    for k in ("LUT", "FF", "BRAM36", "DSP"):
+        assert r["resources"][k] is not None and r["capacity"][k] > 0
+        assert r["utilization"][k] == pytest.approx(r["resources"][k] / r["capacity"][k])
+    assert r["resources"]["LUT"] > 0 and r["resources"]["FF"] > 0
+    f = r["finn_plus_estimate"]
+    assert f["resources"]["LUT"] > 0 and f["fps"] > 0 and "finn-plus" in f["source"]
+    assert (out / "bitstream" / "vivado" / "build.tcl").is_file()
+    assert (out / "deploy" / "accel.json").is_file() and (out / "deploy" / "driver.py").is_file()
+    assert "resources (yosys)" in proc.stdout
+
+
+@pytest.mark.parametrize("board,part", [("zybo-z7-20", "xc7z020clg400-1"), ("ultra96-v2", "xczu3eg")])
+def test_other_boards_get_a_project(bitstream, tmp_path, board, part):
+    import shutil
+
+    out, _ = bitstream
+    work = tmp_path / "b"
+    shutil.copytree(out, work, ignore=shutil.ignore_patterns("sim", "fifo_sizing", "steps", "bitstream", "deploy"))
+    proc = run_cli("bitstream", str(work), "--board", board, "--skip-estimate")
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    r = json.loads((work / "bitstream" / "report.json").read_text())
+    assert r["board"] == board and r["part"].startswith(part)
+    assert part in (work / "bitstream" / "vivado" / "build.tcl").read_text()
+
+
+def test_over_capacity_names_the_largest_consumers(bitstream):
+    from tsmfpga.flow.bitstream import OverCapacityError, run_bitstream
+    from tsmfpga.hw.boards import get_board
+
+    out, _ = bitstream
+    tiny = dataclasses.replace(get_board("pynq-z2"), lut=100)
+    with pytest.raises(OverCapacityError, match=r"LUT .* > 100.*largest consumers"):
+        run_bitstream(out, tiny, log=lambda *a: None)
+
+
+def test_deploy_copies_over_ssh(bitstream, tmp_path):
+    out, _ = bitstream
+    proc = run_cli("deploy", str(out), "--host", "pynq.local", "--dry-run")
+    assert proc.returncode == 0 and "scp -r" in proc.stdout and "xilinx@pynq.local" in proc.stdout
+    proc = run_cli("deploy", str(out))
+    assert proc.returncode == 2 and "--host" in proc.stderr
+    proc = run_cli("deploy", str(tmp_path), "--host", "x")
+    assert proc.returncode == 2 and "no deploy package" in proc.stderr
