@@ -38,7 +38,8 @@
 // Output beat nf is valid 4 cycles after step (nf, SF-1) is issued. Fixed latency without stalls,
 // first input beat of a vector (handshake cycle) to its first output beat: SF + 3 cycles.
 //
-// MAC_IMPL ("lut" or "dsp") only sets the use_dsp synthesis attribute on the products
+// MAC_IMPL "dsp": the products are `*` with use_dsp = "yes" (one product per DSP48E1, measured
+// with yosys); "lut": shift-and-add partial products in LUTs and carry chains (no DSP)
 // (simulation is identical); it is ignored with BINARY_XNOR = 1 (no multipliers).
 
 `default_nettype none
@@ -182,6 +183,23 @@ module mvau #(
     // ------------------------------------------------------------------ per PE: stages 2..4
     wire [PE*OUT_BITS-1:0] act;  // stage-4 results, registered into out_data
 
+    // signed product a * b as partial products (two's complement: the sign bit of b weighs
+    // -2**W_BITS); used by the LUT MAC so that the multiply stays in LUTs and carry chains
+    localparam integer MUL_BITS = IN_BITS + W_BITS + 2;  // = PROD_BITS outside XNOR mode
+    function automatic signed [MUL_BITS-1:0] lut_mul(input signed [IN_BITS:0] a, input signed [W_BITS:0] b);
+        integer i;
+        reg signed [MUL_BITS-1:0] acc;
+        reg signed [MUL_BITS-1:0] ax;
+        begin
+            ax = {{(W_BITS + 1){a[IN_BITS]}}, a};
+            acc = 0;
+            for (i = 0; i < W_BITS; i = i + 1)
+                if (b[i]) acc = acc + (ax <<< i);
+            if (b[W_BITS]) acc = acc - (ax <<< W_BITS);
+            lut_mul = acc;
+        end
+    endfunction
+
     genvar p, s;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
@@ -204,8 +222,10 @@ module mvau #(
                         assign m = xs * ws;
                         assign prod[s*PROD_BITS +: PROD_BITS] = m;
                     end else begin : g_lut
+                        // shift-and-add partial products: plain logic that no synthesis tool
+                        // turns into a DSP slice (yosys ignores use_dsp = "no" on a `*`)
                         (* use_dsp = "no" *) wire signed [PROD_BITS-1:0] m;
-                        assign m = xs * ws;
+                        assign m = lut_mul(xs, ws);
                         assign prod[s*PROD_BITS +: PROD_BITS] = m;
                     end
                 end
