@@ -93,7 +93,7 @@ def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None
         "board": board_name,
         "part": board.part,
         "clock_mhz": clock,
-        "source": "yosys",
+        "source": "yosys" if est else "none (--skip-estimate)",
         "resources": ({k: resources.get(k) for k in ("LUT", "FF", "BRAM36", "DSP", "LUT_memory", "RAMB18", "RAMB36")}
                       if resources else None),
         "capacity": capacity,

@@ -13,13 +13,32 @@ from conftest import run_cli
 
 @pytest.fixture(scope="module")
 def bitstream(tsm_build):
+    """Without the yosys estimate (minutes): the fast tier."""
     out, _ = tsm_build
-    proc = run_cli("bitstream", str(out), "--board", "pynq-z2")
+    proc = run_cli("bitstream", str(out), "--board", "pynq-z2", "--skip-estimate")
     return out, proc
 
 
-def test_bitstream_without_vivado(bitstream):
+def test_bitstream_without_vivado_fast(bitstream):
     out, proc = bitstream
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Vivado is not on PATH" in proc.stderr and "vivado -mode batch -source build.tcl" in proc.stderr
+    r = json.loads((out / "bitstream" / "report.json").read_text())
+    assert r["bitstream"] is None and r["vivado"]["found"] is False and r["resources"] is None
+    assert r["source"].startswith("none")
+    assert r["finn_plus_estimate"]["resources"]["LUT"] > 0
+    assert (out / "bitstream" / "vivado" / "build.tcl").is_file()
+    assert (out / "deploy" / "accel.json").is_file() and (out / "deploy" / "driver.py").is_file()
+
+
+@pytest.mark.slow
+def test_bitstream_without_vivado(tsm_build, tmp_path):
+    import shutil
+
+    src, _ = tsm_build
+    out = tmp_path / "b"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns("sim", "fifo_sizing", "steps", "bitstream", "deploy"))
+    proc = run_cli("bitstream", str(out), "--board", "pynq-z2")
     assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Vivado is not on PATH" in proc.stderr and "vivado -mode batch -source build.tcl" in proc.stderr
     r = json.loads((out / "bitstream" / "report.json").read_text())
@@ -50,6 +69,7 @@ def test_other_boards_get_a_project(bitstream, tmp_path, board, part):
     assert part in (work / "bitstream" / "vivado" / "build.tcl").read_text()
 
 
+@pytest.mark.slow
 def test_over_capacity_names_the_largest_consumers(bitstream):
     from tsmfpga.flow.bitstream import OverCapacityError, run_bitstream
     from tsmfpga.hw.boards import get_board
