@@ -43,6 +43,17 @@ def _stream(model, node, ind: int, is_input: bool, prefix: str, **kw) -> Stream:
                   lanes * bits, **kw)
 
 
+def _raw_attr(node, name: str, default):
+    """An attribute the op class does not declare (set by our folding), or ``default``."""
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            v = helper.get_attribute_value(a)
+            return v.decode() if isinstance(v, bytes) else v
+    return default
+
+
 def _dtype(model, tensor) -> DataType:
     return model.get_tensor_datatype(tensor)
 
@@ -167,8 +178,9 @@ def mvau(model, node, ctx) -> RtlInstance:
                      for n in range(nf)]
     w_words = [_pack([weights[s * simd + j, n * pe + p] for p in range(pe) for j in range(simd)], wbits)
                for n in range(nf) for s in range(sf)]
-    impl = inst.get_nodeattr("tsmfpga_mac_impl") if "tsmfpga_mac_impl" in inst.get_nodeattr_types() \
-        else "dsp"
+    impl = _raw_attr(node, "tsmfpga_mac_impl", "dsp")   # the folding's choice per layer
+    if impl not in ("dsp", "lut"):
+        raise BackendError(f"node {node.name}: tsmfpga_mac_impl {impl!r} must be 'dsp' or 'lut'")
     wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
     files = {wfile: _hex_words(w_words, pe * simd * wbits)}
     if thr_words is not None:

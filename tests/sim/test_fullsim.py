@@ -71,6 +71,13 @@ def test_rtl_is_deterministic(tsm_build, tmp_path):
         d = tmp_path / f"rtl{i}"
         generate_rtl(model, d, "xc7z020clg400-1", 100.0, fifo_sizing="analytical")
         dirs.append(d)
+    # every MVAU's MAC implementation is the folding's choice
+    import json as _json
+
+    folding = {r["name"]: r.get("mac_impl") for r in _json.loads((out / "report.json").read_text())["layers"]}
+    manifest = _json.loads((dirs[0] / "manifest.json").read_text())
+    mvaus = {i["name"]: i["params"]["MAC_IMPL"] for i in manifest["instances"] if i["module"] == "mvau"}
+    assert mvaus and all(folding[n] == impl for n, impl in mvaus.items()), (mvaus, folding)
     names = sorted(p.name for p in dirs[0].iterdir())
     assert names == sorted(p.name for p in dirs[1].iterdir())
     for n in names:
