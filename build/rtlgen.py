@@ -134,3 +134,34 @@ def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
     for p in model.model.metadata_props:
         sub.set_metadata_prop(p.key, p.value)
     return sub
+
+
+def widen_accumulator_outputs(model: ModelWrapper) -> list[dict]:
+    """An MVAU without activation outputs its accumulator; where finn-plus typed that output
+    narrower than the accumulator's true range (seen for XNOR layers: INT5 for a popcount of
+    0..16), retype it to the smallest integer type holding the range. Values do not change (the
+    Python execution already produces them); returns what was retyped."""
+    import numpy as np
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    from tsmfpga.hw.backend.ours import _bits_signed, mvau_accumulator_range
+
+    changed = []
+    for n in model.graph.node:
+        if n.op_type != "MVAU" or not getCustomOp(n).get_nodeattr("noActivation"):
+            continue
+        inst = getCustomOp(n)
+        w = model.get_initializer(n.input[1])
+        if w is None:
+            continue
+        lo, hi = mvau_accumulator_range(np.asarray(w), model.get_tensor_datatype(n.input[0]),
+                                        bool(inst.get_nodeattr("binaryXnorMode")))
+        old = model.get_tensor_datatype(n.output[0])
+        if old.allowed(lo) and old.allowed(hi):
+            continue
+        new = DataType[f"UINT{max(1, int(hi).bit_length())}"] if lo >= 0 else DataType[f"INT{_bits_signed(lo, hi)}"]
+        model.set_tensor_datatype(n.output[0], new)
+        inst.set_nodeattr("outputDataType", new.name)
+        changed.append({"node": n.name, "from": old.name, "to": new.name, "range": [lo, hi]})
+    return changed

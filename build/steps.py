@@ -281,11 +281,14 @@ def step_verify_python(model, cfg):
 @step("rtl")
 def step_rtl(model, cfg):
     """RTL for every layer (ours + finn-plus generators) and the stitched top in ``DIR/rtl``."""
-    from tsmfpga.flow.rtlgen import generate_rtl
+    from tsmfpga.flow.rtlgen import generate_rtl, widen_accumulator_outputs
     from tsmfpga.hw.boards import get_board
 
     board = get_board(cfg.board)
     clock = cfg.clock_mhz or board.clock_mhz
+    retyped = widen_accumulator_outputs(model)
+    if retyped:
+        model.set_metadata_prop("tsmfpga.retyped_outputs", json.dumps(retyped))
     manifest = generate_rtl(model, cfg.out / "rtl", board.part, clock, fifo_sizing=cfg.fifo_sizing)
     model.set_metadata_prop("tsmfpga.rtl", json.dumps({
         "dir": "rtl", "top": manifest["top"], "files": len(manifest["files"]),

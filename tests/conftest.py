@@ -21,15 +21,7 @@ def tiny_qonnx(tmp_path_factory):
     return model, path, inputs
 
 
-TSM_SIZE, TSM_T = 16, 4
-
-
-def run_cli(*args):
-    """``python -m tsmfpga ARGS`` as a user runs it (exit code, stdout, stderr)."""
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "tsmfpga", *args], capture_output=True, text=True)
+from model_zoo import TSM_SIZE, TSM_T, run_cli  # noqa: E402  (shared with the test modules)
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,15 @@ def export_random_tsm(path, size: int, widths: tuple, frames: int, num_classes: 
     net.eval()
     export_step_graph(net, path, {"tsmfpga.frames": frames})
     return net
+
+
+#: the small TSM of the session fixtures `tsm_step_graph` / `tsm_build` (tests/conftest.py)
+TSM_SIZE, TSM_T = 16, 4
+
+
+def run_cli(*args):
+    """``python -m tsmfpga ARGS`` as a user runs it (exit code, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tsmfpga", *args], capture_output=True, text=True)

@@ -160,7 +160,7 @@ def mvau(model, node, ctx) -> RtlInstance:
         nsteps, thr_words, tbits = 0, None, 1
         acc_bits = _bits_signed(lo, hi)
         out_bits = odt.bitwidth()
-        if out_bits < acc_bits:
+        if not (odt.allowed(lo) and odt.allowed(hi)):
             raise BackendError(f"node {node.name}: output type {odt.name} narrower than the "
                                f"accumulator range [{lo}, {hi}]")
     else:

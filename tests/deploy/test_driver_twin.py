@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TSM_SIZE, TSM_T
+from model_zoo import TSM_SIZE, TSM_T
 
 from tsmfpga.deploy.driver import Accelerator, pack_frames, softmax, unpack_frames
 

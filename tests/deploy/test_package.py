@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import TSM_SIZE, TSM_T
+from model_zoo import TSM_SIZE, TSM_T
 
 from tsmfpga.deploy.package import _alarm, write_deploy
 from tsmfpga.errors import UserFacingError

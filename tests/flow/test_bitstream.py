@@ -8,7 +8,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import run_cli
+from model_zoo import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import TSM_T, run_cli
+from model_zoo import TSM_T, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TSM_T
+from model_zoo import TSM_T
 
 # (description, predicate picking the first node of the chain, chain length)
 KINDS = {
