@@ -134,7 +134,9 @@ def _copy_sources(sources: Sequence[Path], srcdir: Path) -> tuple[list[str], lis
         src = Path(src)
         if not src.is_file():
             raise SynthesisError(f"RTL source not found: {src}")
-        if src.name in seen and seen[src.name].resolve() != src.resolve():
+        if src.name in seen:
+            if seen[src.name].resolve() == src.resolve():
+                continue   # listed twice: read once
             raise SynthesisError(f"two sources named {src.name}: {seen[src.name]} and {src}")
         seen[src.name] = src
         text = src.read_text()
