@@ -4,7 +4,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
 
 
@@ -29,3 +29,26 @@ async def clock_and_reset(dut) -> None:
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
+
+
+class HandshakeMonitor:
+    """Cycle numbers of every ``s_axis`` and ``m_axis`` handshake (sampled in ReadOnly before
+    each rising edge), for latency and throughput checks."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.cycle = 0
+        self.in_cycles: list[int] = []
+        self.out_cycles: list[int] = []
+        self.task = cocotb.start_soon(self._run())
+
+    async def _run(self):
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            self.cycle += 1
+            if int(dut.s_axis_tvalid.value) and int(dut.s_axis_tready.value):
+                self.in_cycles.append(self.cycle)
+            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
+                self.out_cycles.append(self.cycle)

@@ -9,7 +9,7 @@ import math
 import random
 
 import cocotb
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 import axis_tb as tb
@@ -50,27 +50,6 @@ async def _setup(dut):
     return cfg, source, sink
 
 
-class _Monitor:
-    """Cycle numbers of every input and output handshake (sampled in ReadOnly before each edge)."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        self.cycle = 0
-        self.in_cycles: list[int] = []
-        self.out_cycles: list[int] = []
-        self.task = cocotb.start_soon(self._run())
-
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            self.cycle += 1
-            if int(dut.s_axis_tvalid.value) and int(dut.s_axis_tready.value):
-                self.in_cycles.append(self.cycle)
-            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
-                self.out_cycles.append(self.cycle)
-
 
 async def _run(cfg, source, sink, lanes):
     tx = beats(lanes, cfg.n_in, cfg.lb)
@@ -90,7 +69,7 @@ async def random_traffic_with_backpressure(dut):
     """Random lanes under independent random input pauses and output backpressure."""
     cfg, source, sink = await _setup(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     n_tx = n_rx = 0
     n_lcm = max(2, 240 // cfg.lcm)
     for p_in, p_out in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.3, 0.5), (0.8, 0.2), (0.1, 0.9),
@@ -112,7 +91,7 @@ async def extremes_and_long_stall(dut):
     cfg, source, sink = await _setup(dut)
     hi = (1 << cfg.lb) - 1
     lanes = [hi] * cfg.lcm + [0] * cfg.lcm + [(1 << (i % cfg.lb)) for i in range(2 * cfg.lcm)]
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     sink.pause = True
     tx = beats(lanes, cfg.n_in, cfg.lb)
     want = beats(lanes, cfg.n_out, cfg.lb)
@@ -140,7 +119,7 @@ async def throughput_and_latency_no_stall(dut):
     cycle after the previous output beat)."""
     cfg, source, sink = await _setup(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 1)
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     n_lcm = max(4, 200 // cfg.lcm)
     n_tx, n_rx = await _run(cfg, source, sink, random_lanes(rng, cfg, n_lcm))
     await ClockCycles(dut.clk, 3)

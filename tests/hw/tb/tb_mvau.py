@@ -10,7 +10,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 import axis_tb as tb
@@ -35,28 +35,6 @@ async def _setup(dut):
     await tb.clock_and_reset(dut)
     return p, w, t, source, sink
 
-
-class _Monitor:
-    """Handshake cycles on both ports (sampled in ReadOnly before each rising edge)."""
-
-    def __init__(self, dut, p):
-        self.dut = dut
-        self.p = p
-        self.cycle = 0
-        self.in_cycles = []
-        self.out_cycles = []
-        self.task = cocotb.start_soon(self._run())
-
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            self.cycle += 1
-            if int(dut.s_axis_tvalid.value) and int(dut.s_axis_tready.value):
-                self.in_cycles.append(self.cycle)
-            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
-                self.out_cycles.append(self.cycle)
 
 
 async def _run_vectors(p, w, t, source, sink, x, what=""):
@@ -106,7 +84,7 @@ async def random_traffic_with_backpressure(dut):
     p, w, t, source, sink = await _setup(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     nrng = np.random.default_rng(rng.getrandbits(32))
-    mon = _Monitor(dut, p)
+    mon = tb.HandshakeMonitor(dut)
     n_total = 0
     n = _vectors_per_batch(p)
     for p_in, p_out in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.3, 0.6), (0.8, 0.2), (0.1, 0.9)]:
@@ -130,7 +108,7 @@ async def latency_and_throughput(dut):
     one vector every NF*SF cycles on both sides, output beats SF cycles apart."""
     p, w, t, source, sink = await _setup(dut)
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
-    mon = _Monitor(dut, p)
+    mon = tb.HandshakeMonitor(dut)
     n = min(12, _vectors_per_batch(p, lo=6))
     x = golden.random_vectors(p, rng, n)
     await _run_vectors(p, w, t, source, sink, x, "back to back")

@@ -18,7 +18,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 import axis_tb as tb
@@ -42,27 +42,6 @@ async def _setup(dut):
     await tb.clock_and_reset(dut)
     return cfg, source, sink
 
-
-class _Monitor:
-    """Cycle numbers of every input and output handshake (sampled in ReadOnly before each edge)."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        self.cycle = 0
-        self.in_cycles: list[int] = []
-        self.out_cycles: list[int] = []
-        self.task = cocotb.start_soon(self._run())
-
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            self.cycle += 1
-            if int(dut.s_axis_tvalid.value) and int(dut.s_axis_tready.value):
-                self.in_cycles.append(self.cycle)
-            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
-                self.out_cycles.append(self.cycle)
 
 
 def _fmt(cfg, beats, bits):
@@ -164,7 +143,7 @@ async def random_traffic_with_backpressure(dut):
     cfg, source, sink = await _setup(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
     nrng = np.random.default_rng(cocotb.RANDOM_SEED)
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     n_in = n_out = 0
     for p_in, p_out in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.3, 0.5), (0.8, 0.2), (0.1, 0.9)]:
         source.set_pause_generator(tb.random_pause(rng, p_in))
@@ -186,7 +165,7 @@ async def full_throughput_fixed_latency(dut):
         return  # the SWG in front has its own timing
     cfg, source, sink = await _setup(dut)
     nrng = np.random.default_rng(cocotb.RANDOM_SEED + 1)
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     n_in, n_out = await _run(cfg, source, sink, _random_stimulus(cfg, None, nrng, 400))
     await ClockCycles(dut.clk, 3)
     mon.task.cancel()
@@ -204,7 +183,7 @@ async def stalled_output_keeps_accumulating(dut):
     window's first K-1 beats are still accepted; its last beat waits. Release: all correct."""
     cfg, source, sink = await _setup(dut)
     nrng = np.random.default_rng(cocotb.RANDOM_SEED + 2)
-    mon = _Monitor(dut)
+    mon = tb.HandshakeMonitor(dut)
     x = golden.random_windows(nrng, cfg, 1)
     x = np.concatenate([x, x[:, :, :, ::-1]], axis=1)  # 2 pixels
     in_beats = golden.input_beats(x, cfg)
