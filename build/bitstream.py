@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 class OverCapacityError(UserFacingError):
@@ -66,7 +66,7 @@ def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None
 
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
 
     toolenv.prepare_finn_env(build_dir)
     fps = compile_report.get("fps_estimate") or 1000.0

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from tsmfpga import toolenv
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core import toolenv
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow import steps as S
 from tsmfpga.flow.config import CompileConfig
 

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow import estimates as est
 
 #: resources checked against the budget (LUTRAM is a subset of LUT that only SLICEMs provide)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow.config import CompileConfig
 
 Step = Callable[[ModelWrapper, CompileConfig], ModelWrapper]

@@ -17,7 +17,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 def _golden_state_names(golden: ModelWrapper) -> tuple[list[str], list[str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tsmfpga.hw.backend import BackendError, RtlInstance, Stream
-from tsmfpga.sim.runner import rtl_source
+from tsmfpga.core.rtl import rtl_source
 
 TOP = "tsmfpga_top"
 

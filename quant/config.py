@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 from tsmfpga.quant.models import ModelConfig
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.sim import harness
 
 

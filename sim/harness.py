@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tsmfpga import toolenv
+from tsmfpga.core import toolenv
 
 TB = "tsmfpga_tb"
 

@@ -1,36 +1,22 @@
 """Run cocotb testbenches on our RTL with Verilator or Icarus through ``cocotb_tools.runner``.
 
 RTL is found as package data of ``tsmfpga.hw`` (``importlib.resources``), never through an
-environment variable; simulator set-up comes from :mod:`tsmfpga.toolenv`.
+environment variable; simulator set-up comes from :mod:`tsmfpga.core.toolenv`.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tsmfpga import toolenv
+from tsmfpga.core import toolenv
 
 SIMULATORS = ("verilator", "icarus")
 
 
 class SimulationError(RuntimeError):
     """A simulation failed to build, or a testbench reported failures."""
-
-
-def rtl_dir() -> Path:
-    """Folder holding the project's own RTL sources (``hw/rtl`` in the source tree)."""
-    return Path(str(importlib.resources.files("tsmfpga.hw") / "rtl"))
-
-
-def rtl_source(name: str) -> Path:
-    """Path of one of our RTL files, e.g. ``rtl_source("axis_fifo.sv")``."""
-    path = rtl_dir() / name
-    if not path.is_file():
-        raise FileNotFoundError(f"RTL source {name!r} not found in {rtl_dir()}")
-    return path
 
 
 def _build_args(simulator: str) -> list[str]:

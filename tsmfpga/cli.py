@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 def _doctor(args: argparse.Namespace) -> int:

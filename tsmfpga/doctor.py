@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from tsmfpga import toolenv
+from tsmfpga.core import toolenv
 
 #: Verilator must be at least this (cocotb 2.x refuses older ones).
 MIN_VERILATOR = (5, 36)

@@ -21,7 +21,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 def _trunc_codes(s: np.ndarray, trunc_scale: float, lo: int, hi: int, mode: str) -> np.ndarray:

@@ -83,7 +83,7 @@ def to_hw_graph(model: ModelWrapper, log: Callable[[str, ModelWrapper], None] | 
     import os
     from pathlib import Path
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.steps import STEPS
 
     if not Path(os.environ.get("FINN_BUILD_DIR", "/nonexistent")).is_dir():

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 class BackendError(UserFacingError):

@@ -8,7 +8,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 
 from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream, register
-from tsmfpga.sim.runner import rtl_source
+from tsmfpga.core.rtl import rtl_source
 
 
 def _bits_signed(lo: int, hi: int) -> int:

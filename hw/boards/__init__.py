@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import yaml
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import re
 import shutil
 from pathlib import Path
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.hw.backend.base import fill
-from tsmfpga.sim.runner import rtl_source
+from tsmfpga.core.rtl import rtl_source
 
 #: the command to run in ``out_dir``
 COMMAND = "vivado -mode batch -source build.tcl"

@@ -14,7 +14,7 @@ import pytest
 from model_zoo import TSM_SIZE, TSM_T
 
 from tsmfpga.deploy.package import _alarm, write_deploy
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 NUM_CLASSES = 6  # tests/conftest.py tsm_step_graph
 

@@ -13,7 +13,7 @@ def _run(model, x):
 def test_finn_front_end_without_vivado(tiny_qonnx, monkeypatch, tmp_path):
     for var in ("XILINX_VIVADO", "VIVADO_PATH", "FINN_ROOT", "FINN_BUILD_DIR", "FINN_SETTINGS"):
         monkeypatch.delenv(var, raising=False)
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
 
     monkeypatch.chdir(tmp_path)
     build_dir = toolenv.prepare_finn_env()

@@ -17,7 +17,7 @@ SIZE, T_FRAMES, CLOCK = 16, 8, 100.0
 def hw_graph(tmp_path_factory):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
 
     logging.getLogger("finn").setLevel(logging.ERROR)
@@ -123,7 +123,7 @@ def test_estimates_per_op(hw_graph, board):
 
 
 def test_impossible_targets(hw_graph, board):
-    from tsmfpga.errors import UserFacingError
+    from tsmfpga.core.errors import UserFacingError
     from tsmfpga.flow.folding import FoldingError, fold
     from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
 

@@ -325,7 +325,7 @@ def test_float_input_without_quantizer_names_the_input(tmp_path):
     from brevitas import nn as qnn
     from brevitas.export import export_qonnx
 
-    from tsmfpga.errors import UserFacingError
+    from tsmfpga.core.errors import UserFacingError
     from tsmfpga.flow.compile import run_compile
     from tsmfpga.flow.config import CompileConfig
 
@@ -364,7 +364,7 @@ def test_float_input_without_quantizer_names_the_input(tmp_path):
 
 
 def test_asym_input_into_padded_conv_is_named(tmp_path):
-    from tsmfpga.errors import UserFacingError
+    from tsmfpga.core.errors import UserFacingError
 
     with pytest.raises(UserFacingError, match=r"zero-point \d+ and feeds the padded conv .*pads 0 only"):
         compile_zoo("asym_input_padded", tmp_path)

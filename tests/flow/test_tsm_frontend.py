@@ -23,7 +23,7 @@ def step_graph(tmp_path_factory):
 def hw_graph(step_graph, tmp_path_factory):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
 
     toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn"))
@@ -77,7 +77,7 @@ def test_insert_temporal_shift_keeps_function(step_graph, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, NormalizeTruncRounding
     from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
     from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip, tidy_steps

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tsmfpga.sim.runner import rtl_source, run_cocotb
+from tsmfpga.core.rtl import rtl_source
+from tsmfpga.sim.runner import run_cocotb
 
 TB_DIR = Path(__file__).parent / "tb"
 

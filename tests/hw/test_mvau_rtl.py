@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tsmfpga.sim.runner import rtl_source, run_cocotb
+from tsmfpga.core.rtl import rtl_source
+from tsmfpga.sim.runner import run_cocotb
 
 TB_DIR = Path(__file__).parent / "tb"
 SIMULATORS = ["verilator", "icarus"]
@@ -71,7 +72,7 @@ def test_mvau(simulator, case, golden, tmp_path, request):
 
 def _finn_mvau(p, x, w, t, tmp_path):
     """Run finn-plus' MVAU (one-node model) through qonnx execute_onnx."""
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
 
     toolenv.prepare_finn_env(tmp_path)
     from onnx import TensorProto, helper

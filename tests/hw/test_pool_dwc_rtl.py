@@ -351,7 +351,8 @@ def test_pool_behind_finn_swg_rtl(name, golden, tmp_path, monkeypatch, request):
     import finn.util.settings as finn_settings
     from qonnx.custom_op.registry import getCustomOp
 
-    from tsmfpga.sim.runner import rtl_source, run_cocotb
+    from tsmfpga.core.rtl import rtl_source
+    from tsmfpga.sim.runner import run_cocotb
 
     h, k, c, pe, ibits, signed, obits, fn = CHAIN_RTL_SETS[name]
     shift = 0 if fn == 0 else golden.quant_avg_shift(ibits, obits, k * k)

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tsmfpga import toolenv
-from tsmfpga.sim.runner import rtl_dir
+from tsmfpga.core import toolenv
+from tsmfpga.core.rtl import rtl_dir
 
 RTL = sorted(rtl_dir().glob("*.sv")) + sorted(rtl_dir().glob("*.v"))
 

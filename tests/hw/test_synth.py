@@ -1,7 +1,7 @@
 """yosys synth_xilinx on our RTL returns real LUT / FF counts that track the design size."""
 
 from tsmfpga.hw.synth import summarize_cells, yosys_estimate
-from tsmfpga.sim.runner import rtl_source
+from tsmfpga.core.rtl import rtl_source
 
 
 def test_summarize_cells_maps_primitives():

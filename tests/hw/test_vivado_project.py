@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.hw.backend.base import fill
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.vivado import project

@@ -60,7 +60,7 @@ def test_corrupted_weight_is_caught(simulated, tmp_path):
 def test_rtl_is_deterministic(tsm_build, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.rtlgen import generate_rtl
 
     out, _ = tsm_build

@@ -36,7 +36,7 @@ def _pick(model, key):
 def test_layer_rtl_matches_python(kind, tsm_build, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga import toolenv
+    from tsmfpga.core import toolenv
     from tsmfpga.flow.rtlgen import hw_core, subgraph
     from tsmfpga.sim.fullsim import simulate_hw_graph
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 FORMAT = "tsmfpga-accel/1"
 BITFILE, HWH = "tsmfpga.bit", "tsmfpga.hwh"

@@ -38,7 +38,7 @@ import numpy as np
 
 from tsmfpga.deploy.driver import (CTRL_CLEAR_STATS, CTRL_CLIP_START, REGISTERS, STATUS_CLIP_START_PENDING,
                                    STATUS_ERROR, Accelerator)
-from tsmfpga.errors import UserFacingError
+from tsmfpga.core.errors import UserFacingError
 
 _MASK32 = 0xFFFFFFFF
 
