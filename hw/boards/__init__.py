@@ -36,7 +36,12 @@ class Board:
     board_preset: str
 
     def capacity(self) -> dict[str, int]:
-        return {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+        """Resource capacity by the keys every estimate uses (LUTRAM: LUTs usable as memory)."""
+        return {"LUT": self.lut, "LUTRAM": self.lutram, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+
+    def clock(self, override: float | None = None) -> float:
+        """The fabric clock in MHz: ``override`` when given, else the board's default."""
+        return float(override or self.clock_mhz)
 
 
 @lru_cache(maxsize=1)
