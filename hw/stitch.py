@@ -21,6 +21,7 @@ import numpy as np
 
 from tsmfpga.hw.backend import BackendError, RtlInstance, Stream
 from tsmfpga.core.rtl import rtl_source
+from tsmfpga.core.templates import render
 
 TOP = "tsmfpga_top"
 
@@ -101,23 +102,25 @@ def clip_flag_depth_log2(model, node_name: str, es: list[Edge], fifo_aw: dict[st
     return max(3, (frames - 1).bit_length())
 
 
-def _param_list(params: dict) -> str:
-    def val(v):
-        return f'"{v}"' if isinstance(v, str) else str(int(v))
-    if not params:
-        return ""
-    return " #(\n" + ",\n".join(f"        .{k}({val(v)})" for k, v in params.items()) + "\n    )"
+def fifo_instance(tensor: str) -> str:
+    """Instance name of the stitcher's FIFO on ``tensor`` (the testbench's occupancy monitors
+    refer to it hierarchically)."""
+    return _w(tensor) + "_fifo"
 
 
-def _connect(lines: list[str], port_map: list[tuple[str, str]]) -> str:
-    return ",\n".join(f"        .{p}({s})" for p, s in port_map)
+def _params(params: dict) -> list[tuple[str, str | int]]:
+    """Parameter list for the template: a str stays a (Verilog string) str, anything else an int."""
+    return [(k, v if isinstance(v, str) else int(v)) for k, v in params.items()]
 
 
-def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]) -> tuple[str, dict]:
+def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]) -> tuple[dict, dict]:
+    """Structured description of the stitched top (the context of ``templates/tsmfpga_top.sv.j2``:
+    interfaces, wire declarations, DWC/FIFO/clip_flags/instance entries with their parameter
+    lists and port maps) and the manifest part (interfaces, FIFOs, DWCs)."""
     es = edges(model, instances)
     first, last = es[0], next(e for e in es if e.dst is None)
     in_w, out_w = first.lanes_dst * first.elem_bits, last.lanes_src * last.elem_bits
-    body, decl = [], []
+    body, decls = [], []
     in_wires, out_wires = {}, {}   # (inst, idx) -> wire prefix at the instance port
     info = {"fifos": {}, "dwcs": {}}
     for e in es:
@@ -126,63 +129,49 @@ def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]
             src_prefix = "s_axis"
         else:
             st = instances[e.src[0]].outputs[e.src[1]]
-            decl.append(f"    wire [{st.port_width - 1}:0] {w}_o_tdata;\n    wire {w}_o_tvalid, {w}_o_tready;")
+            decls.append({"kind": "producer", "w": w, "port_width": st.port_width, "width": st.width})
             out_wires[e.src] = f"{w}_o"
-            if st.port_width != st.width:
-                decl.append(f"    wire [{st.width - 1}:0] {w}_s_tdata = {w}_o_tdata[{st.width - 1}:0];")
-            else:
-                decl.append(f"    wire [{st.width - 1}:0] {w}_s_tdata = {w}_o_tdata;")
-            decl.append(f"    wire {w}_s_tvalid = {w}_o_tvalid;\n    wire {w}_s_tready;\n"
-                        f"    assign {w}_o_tready = {w}_s_tready;")
             src_prefix = f"{w}_s"
         if e.dst is None:
-            body.append(f"    assign m_axis_tdata = {src_prefix}_tdata;\n"
-                        f"    assign m_axis_tvalid = {src_prefix}_tvalid;\n"
-                        f"    assign {src_prefix}_tready = m_axis_tready;")
+            body.append({"kind": "output", "src": src_prefix})
             continue
         cur = src_prefix
         if e.lanes_src != e.lanes_dst:
-            dw = e.lanes_dst * e.elem_bits
-            decl.append(f"    wire [{dw - 1}:0] {w}_d_tdata;\n    wire {w}_d_tvalid, {w}_d_tready;")
-            body.append(f"    axis_dwc{_param_list({'LANE_BITS': e.elem_bits, 'IN_LANES': e.lanes_src, 'OUT_LANES': e.lanes_dst})} {w}_dwc (\n"
-                        f"        .clk(clk), .rst(rst),\n"
-                        f"        .s_axis_tdata({cur}_tdata), .s_axis_tvalid({cur}_tvalid), .s_axis_tready({cur}_tready),\n"
-                        f"        .m_axis_tdata({w}_d_tdata), .m_axis_tvalid({w}_d_tvalid), .m_axis_tready({w}_d_tready)\n    );")
+            decls.append({"kind": "stream", "name": f"{w}_d", "width": e.lanes_dst * e.elem_bits})
+            body.append({"kind": "dwc", "name": f"{w}_dwc", "s": cur, "m": f"{w}_d",
+                         "params": _params({"LANE_BITS": e.elem_bits, "IN_LANES": e.lanes_src,
+                                            "OUT_LANES": e.lanes_dst})})
             info["dwcs"][e.tensor] = {"in_lanes": e.lanes_src, "out_lanes": e.lanes_dst, "lane_bits": e.elem_bits}
             cur = f"{w}_d"
         dw = e.lanes_dst * e.elem_bits
         aw = fifo_aw.get(e.tensor, 1)
-        decl.append(f"    wire [{dw - 1}:0] {w}_c_tdata;\n    wire {w}_c_tvalid, {w}_c_tready;")
-        body.append(f"    axis_fifo{_param_list({'DATA_WIDTH': dw, 'USER_WIDTH': 1, 'ADDR_WIDTH': aw})} {w}_fifo (\n"
-                    f"        .clk(clk), .rst(rst),\n"
-                    f"        .s_axis_tdata({cur}_tdata), .s_axis_tvalid({cur}_tvalid), .s_axis_tready({cur}_tready),\n"
-                    f"        .s_axis_tlast(1'b0), .s_axis_tuser(1'b0),\n"
-                    f"        .m_axis_tdata({w}_c_tdata), .m_axis_tvalid({w}_c_tvalid), .m_axis_tready({w}_c_tready),\n"
-                    f"        .m_axis_tlast(), .m_axis_tuser()\n    );")
+        decls.append({"kind": "stream", "name": f"{w}_c", "width": dw})
+        body.append({"kind": "fifo", "name": fifo_instance(e.tensor), "s": cur, "m": f"{w}_c",
+                     "params": _params({"DATA_WIDTH": dw, "USER_WIDTH": 1, "ADDR_WIDTH": aw})})
         info["fifos"][e.tensor] = {"addr_width": aw, "capacity_beats": (1 << aw) + 1,
                                    "beats_per_frame": e.frame_beats, "width": dw}
         in_wires[e.dst] = f"{w}_c"
     clip_errs = []
     for name, inst in instances.items():
         ports = [(inst.clk, "clk"), (inst.rst, "rst_n" if inst.rst_active_low else "rst")]
-        if inst.clip_frame_beats is not None:
-            c = in_wires[(name, 0)]
-            decl.append(f"    wire {name}_clip_tuser, {name}_clip_tlast, {name}_clip_overflow;")
+        clipped = inst.clip_frame_beats is not None
+        if clipped:
+            decls.append({"kind": "clip", "inst": name})
             depth = clip_flag_depth_log2(model, name, es, fifo_aw)
-            body.append(f"    clip_flags{_param_list({'IN_FRAME_BEATS': first.frame_beats, 'OP_FRAME_BEATS': inst.clip_frame_beats, 'DEPTH_LOG2': depth})} {name}_clip (\n"
-                        f"        .clk(clk), .rst(rst), .in_beat(s_axis_tvalid && s_axis_tready), .in_tuser(s_axis_tuser),\n"
-                        f"        .op_beat({c}_tvalid && {c}_tready), .op_tuser({name}_clip_tuser),\n"
-                        f"        .op_tlast({name}_clip_tlast), .overflow({name}_clip_overflow)\n    );")
+            body.append({"kind": "clip_flags", "inst": name, "op": in_wires[(name, 0)],
+                         "params": _params({"IN_FRAME_BEATS": first.frame_beats,
+                                            "OP_FRAME_BEATS": inst.clip_frame_beats,
+                                            "DEPTH_LOG2": depth})})
             clip_errs.append(f"{name}_clip_overflow")
         for i, st in enumerate(inst.inputs):
             c = in_wires[(name, i)]
-            data = f"{c}_tdata" if st.port_width == st.width else \
-                f"{{{{{st.port_width - st.width}{{1'b0}}}}, {c}_tdata}}"
+            pad = st.port_width - st.width
+            data = f"{{{{{pad}{{1'b0}}}}, {c}_tdata}}" if pad else f"{c}_tdata"  # zero-extended
             ports += [(st.tdata, data), (st.tvalid, f"{c}_tvalid"), (st.tready, f"{c}_tready")]
             if st.tlast:
-                ports.append((st.tlast, f"{name}_clip_tlast" if inst.clip_frame_beats is not None and i == 0 else "1'b0"))
+                ports.append((st.tlast, f"{name}_clip_tlast" if clipped and i == 0 else "1'b0"))
             if st.tuser:
-                ports.append((st.tuser, f"{name}_clip_tuser" if inst.clip_frame_beats is not None and i == 0 else "1'b0"))
+                ports.append((st.tuser, f"{name}_clip_tuser" if clipped and i == 0 else "1'b0"))
         for i, st in enumerate(inst.outputs):
             o = out_wires[(name, i)]
             ports += [(st.tdata, f"{o}_tdata"), (st.tvalid, f"{o}_tvalid"), (st.tready, f"{o}_tready")]
@@ -191,54 +180,9 @@ def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]
             if st.tuser:
                 ports.append((st.tuser, ""))
         ports += sorted(inst.ties.items())
-        body.append(f"    {inst.module}{_param_list(inst.params)} {name} (\n{_connect([], ports)}\n    );")
-    err = " || ".join(clip_errs) if clip_errs else "1'b0"
+        body.append({"kind": "instance", "module": inst.module, "name": name,
+                     "params": _params(inst.params), "ports": ports})
     ob = last.frame_beats
-    cw = max(1, int(ob).bit_length())
-    text = f"""// {TOP}: stitched accelerator generated by tsmfpga (do not edit).
-//
-// s_axis: input frames, {first.lanes_dst} x {first.elem_bits}-bit elements per beat, {first.frame_beats} beats per frame;
-//         s_axis_tuser = 1 on the first beat of a clip's first frame (clears temporal-shift state).
-// m_axis: outputs, {last.lanes_src} x {last.elem_bits}-bit elements per beat, {ob} beats per frame, tlast on the last.
-// status_error: sticky, a clip-start flag was lost (never expected).
-
-`default_nettype none
-
-module {TOP} (
-    input  wire clk,
-    input  wire rst,  // synchronous, active high
-
-    input  wire [{in_w - 1}:0] s_axis_tdata,
-    input  wire s_axis_tvalid,
-    output wire s_axis_tready,
-    input  wire s_axis_tuser,
-
-    output wire [{out_w - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready,
-    output wire m_axis_tlast,
-
-    output wire status_error
-);
-
-    wire rst_n = !rst;
-
-{chr(10).join(decl)}
-
-{chr(10).join(body)}
-
-    reg [{cw - 1}:0] out_beat;
-    assign m_axis_tlast = out_beat == {cw}'d{ob - 1};
-    always @(posedge clk) begin
-        if (rst) out_beat <= 0;
-        else if (m_axis_tvalid && m_axis_tready) out_beat <= m_axis_tlast ? {cw}'d0 : out_beat + 1'b1;
-    end
-    assign status_error = {err};
-
-endmodule
-
-`default_nettype wire
-"""
     io = {
         "input": {"tensor": first.tensor, "lanes": first.lanes_dst, "elem_bits": first.elem_bits,
                   "width": in_w, "frame_beats": first.frame_beats,
@@ -246,7 +190,17 @@ endmodule
         "output": {"tensor": last.tensor, "lanes": last.lanes_src, "elem_bits": last.elem_bits,
                    "width": out_w, "frame_beats": ob, "dtype": model.get_tensor_datatype(last.tensor).name},
     }
-    return text, {**io, **info}
+    context = {"top": TOP, "s": io["input"], "m": io["output"],
+               "out_beat_bits": max(1, int(ob).bit_length()),
+               "error_sources": clip_errs, "decls": decls, "body": body}
+    return context, {**io, **info}
+
+
+def render_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]) -> tuple[str, dict]:
+    """Text of ``tsmfpga_top.sv`` (from ``templates/tsmfpga_top.sv.j2``) and the manifest part
+    (interfaces, FIFOs, DWCs)."""
+    context, info = describe_top(model, instances, fifo_aw)
+    return render("tsmfpga.hw", "tsmfpga_top.sv.j2", **context), info
 
 
 def write_rtl(model, instances: dict[str, RtlInstance], out_dir: Path, fifo_aw: dict[str, int]) -> dict:
