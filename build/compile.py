@@ -1,50 +1,23 @@
 """`tsmfpga compile`: run the registered build steps, save the graph after each, write the report.
 
 ``DIR/steps/NN_<step>.onnx`` after every step; ``DIR/report.json`` last (atomically). A build
-that fails leaves ``DIR/status.json`` saying which step failed and why, and no report.json.
+that fails leaves ``DIR/status.json`` saying which step failed and why; no report.json, except
+when a verification check failed (``status: failed`` in the report, with the check's traces).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core import toolenv
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.graph import load_model
+from tsmfpga.core.records import write_json
 from tsmfpga.flow import steps as S
 from tsmfpga.flow.config import CompileConfig
-
-
-def load_model(path: Path) -> ModelWrapper:
-    """Load and sanity-check a QONNX file; clear errors for missing / corrupt / non-ONNX files."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserFacingError(f"model file {path} does not exist")
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:  # onnx raises DecodeError / various on garbage
-        raise UserFacingError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc}); "
-                              "pass a QONNX model exported with brevitas export_qonnx") from None
-    if len(proto.graph.node) == 0:
-        raise UserFacingError(f"{path} holds an empty graph (no nodes)")
-    # torch.onnx lists initializers (weights, quantizer parameters) as graph inputs too: they are
-    # constants, not inputs (and qonnx would execute them with the wrong dtype)
-    inits = {i.name for i in proto.graph.initializer}
-    for inp in [i for i in proto.graph.input if i.name in inits]:
-        proto.graph.input.remove(inp)
-    return ModelWrapper(proto)
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+from tsmfpga.flow.report import build_report
 
 
 def step_range(cfg: CompileConfig) -> list[str]:
@@ -95,18 +68,23 @@ def run_compile(cfg: CompileConfig, log=print) -> dict | None:
             model.save(str(steps_dir / f"{i:02d}_{name}.onnx"))
             log(f"[compile] step {i}/{len(all_names)} {name} done in {timings[name]:.1f} s "
                 f"({len(model.graph.node)} nodes)")
+    except S.CheckFailed as exc:
+        # a failed check: the report is written (marked failed, with the check's record), then raise
+        report = build_report(exc.model, cfg, timings, status="failed", failed_step=current, error=str(exc))
+        write_json(report, out / "report.json")
+        write_json({"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"},
+                    out / "status.json")
+        raise
     except Exception as exc:
-        _write_json({"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"},
+        write_json({"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"},
                     out / "status.json")
         raise
     if names[-1] != all_names[-1]:
-        _write_json({"status": "stopped", "step": names[-1]}, out / "status.json")
+        write_json({"status": "stopped", "step": names[-1]}, out / "status.json")
         return None
-    from tsmfpga.flow.report import build_report
-
     report = build_report(model, cfg, timings)
     final = out / "model_hw.onnx"
     model.save(str(final))
-    _write_json(report, out / "report.json")
-    _write_json({"status": "complete", "step": names[-1]}, out / "status.json")
+    write_json(report, out / "report.json")
+    write_json({"status": "complete", "step": names[-1]}, out / "status.json")
     return report

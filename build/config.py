@@ -36,6 +36,8 @@ class CompileConfig:
     verify_inputs: Path | None = None
     #: seed of the random verification inputs
     seed: int = 0
+    #: build RTL even when the HW graph is not bit-exact with the golden (the report says so)
+    allow_mismatch: bool = False
     #: FIFO depths: "simulation" (measured occupancy in a Verilator sizing run) or "analytical"
     fifo_sizing: str = "simulation"
 

@@ -10,6 +10,8 @@ import copy
 
 from qonnx.core.modelwrapper import ModelWrapper
 
+from tsmfpga.core.graph import hw_core
+
 
 def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_fps: float) -> dict:
     from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
@@ -17,8 +19,6 @@ def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_f
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.custom_op.registry import getCustomOp
-
-    from tsmfpga.flow.rtlgen import hw_core
 
     m = copy.deepcopy(hw_core(model))
     for n in m.graph.node:

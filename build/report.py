@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import json
-
 from qonnx.core.modelwrapper import ModelWrapper
 
+from tsmfpga.core.graph import op_histogram
+from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.flow.config import CompileConfig
 
 
-def _meta(model: ModelWrapper, key: str, default=None):
-    value = model.get_metadata_prop(key)
-    return json.loads(value) if value else default
-
-
-def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict) -> dict:
-    from tsmfpga.flow.transforms.tsm_frontend import op_histogram
-
-    folding = _meta(model, "tsmfpga.folding", {})
-    hw_input = _meta(model, "tsmfpga.hw_input", {})
+def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status: str = "complete",
+                 failed_step: str | None = None, error: str | None = None) -> dict:
+    """The compile report; ``status`` "failed" (with the step and error) when a check failed."""
+    folding = get_meta(model, "tsmfpga.folding")
+    folding = folding.to_dict() if folding else {}
+    hw_input = get_meta(model, "tsmfpga.hw_input") or HwInput()
+    design = get_meta(model, "tsmfpga.design")
     inp = model.graph.input[0].name
     return {
         "stage": "compile",
+        "status": status,
+        "failed_step": failed_step,
+        "error": error,
+        "design": design.to_dict() if design else None,
         "model": str(cfg.model_path),
         "board": cfg.board,
         "clock_mhz": folding.get("clock_mhz"),
@@ -37,19 +38,19 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict) -> dict
         "utilization": folding.get("utilization"),
         "layers": folding.get("layers", []),
         "estimate_source": "analytical",
-        "python_exec": _meta(model, "tsmfpga.python_exec", {}),
+        "python_exec": get_meta(model, "tsmfpga.python_exec", {}),
         "input": {
             "name": inp,
             "dtype": model.get_tensor_datatype(inp).name,
             "shape": model.get_tensor_shape(inp),
-            "layout": hw_input.get("layout"),
-            "scale": hw_input.get("scale"),
-            "zero_point": hw_input.get("zero_point"),
+            "layout": hw_input.layout,
+            "scale": hw_input.scale,
+            "zero_point": hw_input.zero_point,
         },
-        "temporal_shift": _meta(model, "tsmfpga.temporal_shift", []),
-        "postproc": _meta(model, "tsmfpga.postproc", []),
+        "temporal_shift": get_meta(model, "tsmfpga.temporal_shift", []),
+        "postproc": get_meta(model, "tsmfpga.postproc", []),
         "ops": op_histogram(model),
-        "rtl": _meta(model, "tsmfpga.rtl", None),
+        "rtl": get_meta(model, "tsmfpga.rtl"),
         "step_seconds": timings,
         "units": {"clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical)",

@@ -6,31 +6,32 @@ files) flat, ``tsmfpga_top.sv`` and ``manifest.json`` (compile order, interface,
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
+from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.basic import qonnx_make_model
 
-from tsmfpga.hw.backend import backend_for
+from tsmfpga.core.clip import run_clips
+from tsmfpga.core.graph import hw_core
+from tsmfpga.core.records import get_meta
+from tsmfpga.core.streams import clip_starts
+from tsmfpga.hw.fifos import addr_width_for
+from tsmfpga.hw.stitch import edges
+from tsmfpga.sim import harness
+
+from tsmfpga.hw.ops import owner_for, rtl_context
 from tsmfpga.hw.fifos import analytical_depths
 from tsmfpga.hw.stitch import write_rtl
 
 
-def hw_core(model: ModelWrapper) -> ModelWrapper:
-    """The HW-only graph (output post-processing split off)."""
-    from tsmfpga.flow.transforms.tsm_frontend import split_postproc
-
-    return split_postproc(model)[0]
-
-
 def build_instances(model: ModelWrapper, fpgapart: str, clock_mhz: float) -> dict:
-    import tsmfpga.hw.backend.finn_rtl as finn_rtl
-    import tsmfpga.hw.backend.ours  # noqa: F401  (registers our backends)
-
-    ctx = {}
-    if any(n.op_type in finn_rtl.FINN_RTL_OPS for n in model.graph.node):
-        ctx["finn"] = finn_rtl.FinnRtlContext(model, fpgapart, 1000.0 / clock_mhz)
-    return {n.name: backend_for(n)(model, n, ctx) for n in model.graph.node}
+    ctx = rtl_context(model, fpgapart, clock_mhz)
+    return {n.name: owner_for(n).rtl(model, n, ctx) for n in model.graph.node}
 
 
 #: cap of the sizing simulation's FIFOs (ADDR_WIDTH): 16k beats
@@ -46,12 +47,6 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     would fill up, so the measured depths are the ones the target rate needs), no output
     backpressure (timing does not depend on the data); the maximum occupancy of each FIFO is
     measured and depth = maximum + 25 % + 2 beats. Returns (plan, info)."""
-    import numpy as np
-
-    from tsmfpga.hw.fifos import addr_width_for
-    from tsmfpga.hw.stitch import edges
-    from tsmfpga.sim import harness
-
     big = {e.tensor: min(SIZING_MAX_ADDR_WIDTH, addr_width_for(e.frame_beats + 2))
            for e in edges(core, instances) if e.dst is not None}
     manifest = write_rtl(core, instances, work / "rtl", big)
@@ -60,13 +55,9 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     dt = core.get_tensor_datatype(core.graph.input[0].name)
     rng = np.random.default_rng(0)
     frames = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(SIZING_FRAMES, i["frame_beats"] * i["lanes"]))
-    words = harness.pack_beats(frames, i["lanes"], i["elem_bits"]).reshape(-1)
-    users = np.zeros(len(words), dtype=np.int64)
-    users[0] = 1
     log(f"[compile] FIFO sizing simulation: {SIZING_FRAMES} frames, every FIFO up to "
         f"{(1 << SIZING_MAX_ADDR_WIDTH) + 1} beats ...")
-    run = harness.run(exe, (work / "rtl").resolve(), work, words, users, i["width"],
-                      SIZING_FRAMES * manifest["output"]["frame_beats"], period=period)
+    _, run = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, SIZING_FRAMES), period=period)
     if run.timeout or not run.fifo_max:
         raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
     plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
@@ -87,11 +78,10 @@ def generate_rtl(model: ModelWrapper, out_dir: Path, fpgapart: str, clock_mhz: f
     plan = analytical_depths(core)
     sizing = {"method": "analytical (shortcut FIFO = one frame, MVAU input = one vector)"}
     if fifo_sizing == "simulation":
-        import shutil
         work = Path(out_dir).parent / "fifo_sizing"
         if not period:
-            folding = json.loads(model.get_metadata_prop("tsmfpga.folding") or "{}")
-            period = int(folding.get("ideal_ii_cycles") or 0)
+            folding = get_meta(model, "tsmfpga.folding")
+            period = int(folding.ideal_ii_cycles) if folding else 0
         plan, info = size_fifos_by_simulation(core, instances, work, period, log=log)
         shutil.rmtree(work / "rtl", ignore_errors=True)
         sizing = {"method": "simulation (max occupancy + 25 % + 2 beats)", **info}
@@ -107,11 +97,6 @@ def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
     """The consecutive nodes ``names`` (a chain) as a graph of their own: the first node's input
     and the last node's output become the graph's input and output; initializers, datatypes and
     metadata are kept (for per-layer RTL tests and fuzzing)."""
-    import copy
-
-    from onnx import TensorProto, helper
-    from qonnx.util.basic import qonnx_make_model
-
     nodes = [copy.deepcopy(n) for n in model.graph.node if n.name in names]
     if len(nodes) != len(names):
         raise KeyError(f"nodes not found: {sorted(set(names) - {n.name for n in nodes})}")
@@ -134,34 +119,3 @@ def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
     for p in model.model.metadata_props:
         sub.set_metadata_prop(p.key, p.value)
     return sub
-
-
-def widen_accumulator_outputs(model: ModelWrapper) -> list[dict]:
-    """An MVAU without activation outputs its accumulator; where finn-plus typed that output
-    narrower than the accumulator's true range (seen for XNOR layers: INT5 for a popcount of
-    0..16), retype it to the smallest integer type holding the range. Values do not change (the
-    Python execution already produces them); returns what was retyped."""
-    import numpy as np
-    from qonnx.core.datatype import DataType
-    from qonnx.custom_op.registry import getCustomOp
-
-    from tsmfpga.hw.backend.ours import _bits_signed, mvau_accumulator_range
-
-    changed = []
-    for n in model.graph.node:
-        if n.op_type != "MVAU" or not getCustomOp(n).get_nodeattr("noActivation"):
-            continue
-        inst = getCustomOp(n)
-        w = model.get_initializer(n.input[1])
-        if w is None:
-            continue
-        lo, hi = mvau_accumulator_range(np.asarray(w), model.get_tensor_datatype(n.input[0]),
-                                        bool(inst.get_nodeattr("binaryXnorMode")))
-        old = model.get_tensor_datatype(n.output[0])
-        if old.allowed(lo) and old.allowed(hi):
-            continue
-        new = DataType[f"UINT{max(1, int(hi).bit_length())}"] if lo >= 0 else DataType[f"INT{_bits_signed(lo, hi)}"]
-        model.set_tensor_datatype(n.output[0], new)
-        inst.set_nodeattr("outputDataType", new.name)
-        changed.append({"node": n.name, "from": old.name, "to": new.name, "range": [lo, hi]})
-    return changed

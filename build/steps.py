@@ -9,12 +9,35 @@ the graph's metadata (``tsmfpga.*`` keys, JSON) so every saved graph is self-des
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
+from tsmfpga.core import records, toolenv
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.graph import is_hw_node, load_model, postproc_nodes
 from tsmfpga.flow.config import CompileConfig
+from tsmfpga.flow.folding import fold
+from tsmfpga.flow.rtlgen import generate_rtl
+from tsmfpga.hw.ops import widen_accumulator_outputs
+from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, IntegerInputFromQuant, NormalizeTruncRounding
+from tsmfpga.flow.transforms.layout import (
+    AbsorbTransposeIntoGlobalAvgPool,
+    MakeInputNHWC,
+    MoveUnitReshapeToOutput,
+)
+from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
+from tsmfpga.flow.transforms.temporal_shift_streamline import (
+    AbsorbTransposeAfterTemporalShift,
+    MoveMulPastTemporalShift,
+    MoveTransposePastTemporalShift,
+    sync_temporal_shift_attrs,
+)
+from tsmfpga.flow.transforms.tsm_frontend import FRONTEND_STEPS, integer_only, tidy_steps, until_fixpoint
+from tsmfpga.flow.verify import verify
+from tsmfpga.hw.boards import get_board
 
 Step = Callable[[ModelWrapper, CompileConfig], ModelWrapper]
 
@@ -28,6 +51,15 @@ class UnmappedNodeError(UserFacingError):
     """Nodes that the flow could not turn into hardware layers."""
 
 
+class CheckFailed(UserFacingError):
+    """A verification step found the design wrong. ``model`` is the graph with the failed
+    check's record in its metadata (the runner writes the report, marked failed)."""
+
+    def __init__(self, message: str, model: ModelWrapper):
+        super().__init__(message)
+        self.model = model
+
+
 def step(name: str):
     def register(fn: Step) -> Step:
         if name in STEPS:
@@ -39,20 +71,12 @@ def step(name: str):
     return register
 
 
-def _fe():
-    from tsmfpga.flow.transforms import tsm_frontend
-
-    return tsm_frontend
-
-
 @step("tidy")
 def step_tidy(model, cfg):
     """Shapes, constant folding, unique names, datatypes; Trunc rounding normalised; NCHW inputs."""
-    from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, NormalizeTruncRounding
-
     # remember the exported input names (tidy renames them) for the TemporalShift records
     model.set_metadata_prop("tsmfpga.exported_inputs", json.dumps([i.name for i in model.graph.input]))
-    for t in _fe().tidy_steps() + [NormalizeTruncRounding(), AnnotateNCHWInputs()]:
+    for t in tidy_steps() + [NormalizeTruncRounding(), AnnotateNCHWInputs()]:
         model = model.transform(t)
     return model
 
@@ -60,8 +84,6 @@ def step_tidy(model, cfg):
 @step("integer_input")
 def step_integer_input(model, cfg):
     """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept)."""
-    from tsmfpga.flow.transforms.io_prep import IntegerInputFromQuant
-
     model = model.transform(IntegerInputFromQuant(0))
     inp = model.graph.input[0].name
     if not model.get_tensor_datatype(inp).is_integer():
@@ -94,8 +116,6 @@ def step_temporal_shift(model, cfg):
     """State plumbing of the step graph (state inputs/outputs, Slice/Concat) -> stateful TemporalShift."""
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
-
     model = model.transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         extra = [i.name for i in model.graph.input[1:]] + [o.name for o in model.graph.output[1:]]
@@ -118,10 +138,8 @@ def step_streamline(model, cfg):
     )
     from qonnx.transformation.infer_datatypes import InferDataTypes
 
-    from tsmfpga.flow.transforms.temporal_shift_streamline import MoveMulPastTemporalShift
-
     model = model.transform(Streamline())
-    model = _fe()._until_fixpoint(model, [
+    model = until_fixpoint(model, [
         MoveMulPastMaxPool(), AbsorbScalarBiasIntoMultiThreshold(), MoveLinearPastFork(),
         MoveMulPastTemporalShift(), MoveMulPastJoinConcat(), MoveLinearPastEltwiseAdd(), Streamline(),
     ])
@@ -147,19 +165,9 @@ def step_nhwc(model, cfg):
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from tsmfpga.flow.transforms.layout import (
-        AbsorbTransposeIntoGlobalAvgPool,
-        MakeInputNHWC,
-        MoveUnitReshapeToOutput,
-    )
-    from tsmfpga.flow.transforms.temporal_shift_streamline import (
-        AbsorbTransposeAfterTemporalShift,
-        MoveTransposePastTemporalShift,
-    )
-
     for t in (LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold()):
         model = model.transform(t)
-    model = _fe()._until_fixpoint(model, [
+    model = until_fixpoint(model, [
         MoveTransposePastFork(), MoveTransposePastTemporalShift(), AbsorbTransposeAfterTemporalShift(),
         MoveTransposePastJoinAdd(), AbsorbConsecutiveTransposes(), AbsorbTransposeIntoMultiThreshold(),
         MakeMaxPoolNHWC(), AbsorbTransposeIntoGlobalAvgPool(), InferDataLayouts(),
@@ -172,16 +180,15 @@ def step_nhwc(model, cfg):
     for t in (MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), AbsorbTransposeIntoMultiThreshold(),
               MoveUnitReshapeToOutput(), GiveUniqueNodeNames()):
         model = model.transform(t)
-    meta = json.loads(model.get_metadata_prop("tsmfpga.hw_input") or "{}")
-    meta["layout"] = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "NC"
-    model.set_metadata_prop("tsmfpga.hw_input", json.dumps(meta))
+    meta = records.get_meta(model, "tsmfpga.hw_input") or records.HwInput(name=model.graph.input[0].name)
+    meta.layout = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "NC"
+    records.set_meta(model, "tsmfpga.hw_input", meta)
     return model
 
 
 @step("hw_layers")
 def step_hw_layers(model, cfg):
     """Convert to FINN hardware layers (+ our TemporalShift); integer accumulators minimised."""
-    fe = _fe()
     from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
         InferBinaryMatrixVectorActivation,
     )
@@ -206,17 +213,15 @@ def step_hw_layers(model, cfg):
 
     for t in (InferPool(), InferConvInpGen(), InferBinaryMatrixVectorActivation(),
               InferQuantizedMatrixVectorActivation(),
-              InferThresholdingLayer(), InferElementwiseBinaryOperation(fe._integer_only),
+              InferThresholdingLayer(), InferElementwiseBinaryOperation(integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),
               RemoveCNVtoFCFlatten(), InferShapes(), InferDataTypes(), GiveUniqueNodeNames(),
               RemoveUnusedTensors(),
               MinimizeAccumulatorWidth(), RoundAndClipThresholds(), InferDataTypes()):
         model = model.transform(t)
-    from tsmfpga.flow.transforms.temporal_shift_streamline import sync_temporal_shift_attrs
-
     model = sync_temporal_shift_attrs(model)
     model.set_metadata_prop("tsmfpga.postproc", json.dumps(
-        [{"node": n.name, "op_type": n.op_type} for n in fe.postproc_nodes(model)]))
+        [{"node": n.name, "op_type": n.op_type} for n in postproc_nodes(model)]))
     return model
 
 
@@ -237,9 +242,8 @@ _ADVICE = {
 @step("check_mapped")
 def step_check_mapped(model, cfg):
     """Every node is a hardware layer or the documented output post-processing; else name them."""
-    fe = _fe()
-    bad = [n for n in model.graph.node
-           if not fe.is_hw_node(n) and n.name not in {p.name for p in fe.postproc_nodes(model)}]
+    post = {p.name for p in postproc_nodes(model)}
+    bad = [n for n in model.graph.node if not is_hw_node(n) and n.name not in post]
     if bad:
         def floats(n):  # dynamic float inputs: where hardware would need integers
             names = [t for t in n.input if t and model.get_initializer(t) is None
@@ -257,35 +261,35 @@ def step_check_mapped(model, cfg):
 @step("fold")
 def step_fold(model, cfg):
     """PE/SIMD per layer for the target fps (or the most that fits the budget); analytical estimates."""
-    from tsmfpga.flow.folding import fold
-    from tsmfpga.hw.boards import get_board
-
     board = get_board(cfg.board)
-    clock = cfg.clock_mhz or board.clock_mhz
+    clock = board.clock(cfg.clock_mhz)
     model, result = fold(model, board, clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction)
     model.set_metadata_prop("tsmfpga.folding", json.dumps(result.to_dict()))
+    records.set_meta(model, "tsmfpga.design", records.Design(
+        board=board.name, clock_mhz=clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction))
     return model
 
 
 @step("verify_python")
 def step_verify_python(model, cfg):
-    """The HW graph executed in Python equals the QONNX golden (whole clips for a TSM)."""
-    from tsmfpga.flow.compile import load_model
-    from tsmfpga.flow.verify import verify
-
+    """The HW graph executed in Python equals the QONNX golden (whole clips for a TSM); a
+    mismatch stops the build (CheckFailed) unless ``cfg.allow_mismatch``."""
     result = verify(model, load_model(cfg.model_path), cfg)
     model.set_metadata_prop("tsmfpga.python_exec", json.dumps(result))
+    if not result["bit_exact"] and not cfg.allow_mismatch:
+        first = result["traces"][0] if result["traces"] else {}
+        raise CheckFailed(
+            f"the HW graph is NOT bit-exact with the QONNX golden: {result['mismatches']} of "
+            f"{result['values']} values differ (first: {first}); the report lists the traces. Pass "
+            "--allow-mismatch to build RTL anyway", model)
     return model
 
 
 @step("rtl")
 def step_rtl(model, cfg):
     """RTL for every layer (ours + finn-plus generators) and the stitched top in ``DIR/rtl``."""
-    from tsmfpga.flow.rtlgen import generate_rtl, widen_accumulator_outputs
-    from tsmfpga.hw.boards import get_board
-
     board = get_board(cfg.board)
-    clock = cfg.clock_mhz or board.clock_mhz
+    clock = board.clock(cfg.clock_mhz)
     retyped = widen_accumulator_outputs(model)
     if retyped:
         model.set_metadata_prop("tsmfpga.retyped_outputs", json.dumps(retyped))
@@ -296,4 +300,16 @@ def step_rtl(model, cfg):
         "fifos": len(manifest["fifos"]), "dwcs": len(manifest["dwcs"]),
         "fifo_sizing": manifest["fifo_sizing"]["method"],
         "fifo_bits": sum(f["capacity_beats"] * f["width"] for f in manifest["fifos"].values())}))
+    return model
+
+
+def front_end(model: ModelWrapper, log: Callable[[str, ModelWrapper], None] | None = None) -> ModelWrapper:
+    """The whole front end (the registered steps of ``FRONTEND_STEPS``, in order): QONNX step
+    graph -> generic HW-layer graph. ``log(step, model)`` is called after each step."""
+    if not Path(os.environ.get("FINN_BUILD_DIR", "/nonexistent")).is_dir():
+        toolenv.prepare_finn_env()  # keep a build dir the caller already chose
+    for name in FRONTEND_STEPS:
+        model = STEPS[name](model, None)
+        if log is not None:
+            log(name, model)
     return model

@@ -15,89 +15,43 @@ import json
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.core.onnx_exec import execute_onnx
 
-from tsmfpga.core.errors import UserFacingError
-
-
-def _golden_state_names(golden: ModelWrapper) -> tuple[list[str], list[str]]:
-    ins = [i.name for i in golden.graph.input[1:]]
-    outs = [o.name for o in golden.graph.output[1:]]
-    return ins, outs
+from tsmfpga.core.clip import dequantize, is_step_graph, load_codes, run_clip, to_nhwc
+from tsmfpga.core.graph import hw_core, output_affine
+from tsmfpga.core.records import HwInput, get_meta
 
 
 def _input_codes(cfg, hw: ModelWrapper, golden: ModelWrapper, is_clip: bool, frames: int) -> np.ndarray:
     """Integer input codes in the golden's layout: (clips, T, *frame) or (images, *image)."""
-    meta = json.loads(hw.get_metadata_prop("tsmfpga.hw_input") or "{}")
+    meta = get_meta(hw, "tsmfpga.hw_input") or HwInput()
     dtype = hw.get_tensor_datatype(hw.graph.input[0].name)
-    shape = golden.get_tensor_shape(golden.graph.input[0].name)[1:]
+    shape = tuple(golden.get_tensor_shape(golden.graph.input[0].name)[1:])
     if cfg.verify_inputs is not None:
-        try:
-            codes = np.load(cfg.verify_inputs)
-        except (OSError, ValueError) as exc:
-            raise UserFacingError(f"--inputs {cfg.verify_inputs}: not a readable .npy file ({exc})") from exc
-        want = (-1, frames, *shape) if is_clip else (-1, *shape)
-        if codes.shape[1:] != tuple(want[1:]):
-            raise UserFacingError(f"--inputs {cfg.verify_inputs}: shape {codes.shape}, expected (N, "
-                                  f"{', '.join(map(str, want[1:]))}) integer codes")
-        return codes.astype(np.int64)
+        return load_codes(cfg.verify_inputs, (frames, *shape) if is_clip else shape)
     rng = np.random.default_rng(cfg.seed)
-    lo, hi = int(meta.get("code_min", dtype.min())), int(meta.get("code_max", dtype.max()))
+    lo = int(meta.code_min if meta.code_min is not None else dtype.min())
+    hi = int(meta.code_max if meta.code_max is not None else dtype.max())
     n = cfg.verify_clips if is_clip else cfg.verify_images
     size = (n, frames, *shape) if is_clip else (n, *shape)
     return rng.integers(lo, hi + 1, size=size, dtype=np.int64)
 
 
-def _postproc(hw: ModelWrapper):
-    """(scale, bias) of a trailing Mul [+ Add], or None when the output is the HW output itself."""
-    from tsmfpga.flow.transforms.tsm_frontend import postproc_nodes
-
-    post = postproc_nodes(hw)
-    scale = bias = None
-    for n in post:
-        const = hw.get_initializer(n.input[1])
-        if n.op_type == "Mul" and const is not None and scale is None and bias is None:
-            scale = np.asarray(const, np.float64).reshape(-1)
-        elif n.op_type == "Add" and const is not None and bias is None:
-            bias = np.asarray(const, np.float64).reshape(-1)
-    if scale is None:
-        return None
-    return scale, (bias if bias is not None else np.zeros(1))
-
-
 def verify(hw: ModelWrapper, golden: ModelWrapper, cfg, max_traces: int = 20) -> dict:
     """Run both graphs on the same integer inputs; returns the ``python_exec`` report section."""
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip, split_postproc
-    from tsmfpga.hw.ops import reset_state
-
-    is_clip = len(golden.graph.input) > 1
+    is_clip = is_step_graph(golden)
     frames = cfg.verify_frames or json.loads(golden.get_metadata_prop("tsmfpga.frames") or "8")
-    meta = json.loads(hw.get_metadata_prop("tsmfpga.hw_input") or "{}")
-    scale_in, zp_in = float(meta.get("scale", 1.0)), float(meta.get("zero_point", 0))
+    meta = get_meta(hw, "tsmfpga.hw_input") or HwInput()
     codes = _input_codes(cfg, hw, golden, is_clip, frames)
-    hw_core, _ = split_postproc(hw)
-    pp = _postproc(hw)
-    g_in = golden.graph.input[0].name
-    g_out = golden.graph.output[0].name
-    s_in, s_out = _golden_state_names(golden)
-    hw_in = hw_core.graph.input[0].name
-    nhwc = meta.get("layout") == "NHWC"
-
-    def to_hw(frame_codes):
-        x = frame_codes.astype(np.float32)[None]
-        return x.transpose(0, 2, 3, 1) if nhwc and x.ndim == 4 else x
+    core = hw_core(hw)
+    pp = output_affine(hw)
 
     mismatches, values, worst, traces = 0, 0, 0.0, []
     clips = codes if is_clip else codes[:, None]
     for c, clip in enumerate(clips):
-        states = {n: np.zeros(golden.get_tensor_shape(n), np.float32) for n in s_in}
-        reset_state(hw_core)
-        hw_outs = run_hw_clip(hw_core, [to_hw(f) for f in clip])
-        for t, frame in enumerate(clip):
-            x = ((frame.astype(np.float64) - zp_in) * scale_in).astype(np.float32)[None]
-            out = execute_onnx(golden, {g_in: x, **states})
-            states = {a: out[b] for a, b in zip(s_in, s_out)}
-            gold = out[g_out].reshape(-1).astype(np.float64)
+        hw_outs = run_clip(core, [to_nhwc(f, meta.layout) for f in clip])
+        gold_outs = run_clip(golden, [dequantize(f, meta.scale, meta.zero_point)[None] for f in clip])
+        for t in range(len(clip)):
+            gold = gold_outs[t].reshape(-1).astype(np.float64)
             got = hw_outs[t].reshape(-1).astype(np.float64)
             if pp is not None:
                 implied = (gold - pp[1]) / pp[0]

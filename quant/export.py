@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tsmfpga.core.clip import run_clip
 from tsmfpga.quant.models import VideoNet
+from tsmfpga.quant.train import to_input
 
 #: metadata keys written into the exported model
 META_KEYS = ("tsmfpga.frames", "tsmfpga.shift_div", "tsmfpga.shift_direction", "tsmfpga.class_names",
@@ -90,22 +92,6 @@ def read_metadata(path: Path) -> dict:
     return {p.key: json.loads(p.value) for p in props if p.key.startswith("tsmfpga.")}
 
 
-def run_step_graph(model, clip: np.ndarray, state_shapes: list[tuple[int, ...]]) -> np.ndarray:
-    """Run a loaded step graph (qonnx ModelWrapper) on one clip ``(T, C, H, W)`` float input."""
-    from qonnx.core.onnx_exec import execute_onnx
-
-    sin, sout = state_names(len(state_shapes))
-    states = [np.zeros(s, np.float32) for s in state_shapes]
-    logits = []
-    for frame in clip:
-        feed = {"frame": frame[None].astype(np.float32)}
-        feed.update(dict(zip(sin, states)))
-        out = execute_onnx(model, feed)
-        states = [out[n] for n in sout]
-        logits.append(out["logits"][0])
-    return np.stack(logits)
-
-
 def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray, tolerance: float = 1e-4) -> dict:
     """Compare qonnx frame-by-frame execution of the step graph with the torch clip forward.
 
@@ -118,8 +104,6 @@ def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray, toleran
     from qonnx.transformation.infer_shapes import InferShapes
     from tqdm import tqdm
 
-    from tsmfpga.quant.train import to_input
-
     model = ModelWrapper(str(path)).transform(InferShapes())
     net.eval()
     x = to_input(clips_uint8)
@@ -127,7 +111,7 @@ def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray, toleran
         ref = net(x).numpy()
     worst, argmax_equal, frame_argmax_equal, frames_off, clips_off = 0.0, 0, 0, 0, 0
     for i in tqdm(range(len(x)), desc="export check", leave=False, disable=None):
-        got = run_step_graph(model, x[i].numpy(), net.state_shapes())
+        got = np.stack([o.reshape(-1) for o in run_clip(model, [f[None] for f in x[i].numpy()])])
         per_frame = np.abs(got - ref[i]).max(1)
         worst = max(worst, float(per_frame.max()))
         frames_off += int((per_frame > tolerance).sum())

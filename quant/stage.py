@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 from tsmfpga.quant import export as qexport
+from tsmfpga.quant import plots
+from tsmfpga.quant.data import synthetic
+from tsmfpga.quant.data.video import VideoClipDataset, VideoDatasetConfig
 from tsmfpga.quant.config import QATConfig
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
 from tsmfpga.quant.models import VideoNet, count_macs, load_float_into_quant
@@ -37,8 +40,6 @@ class TaskData:
 
 
 def _motion_data(cfg: QATConfig, cache: Path) -> TaskData:
-    from tsmfpga.quant.data import synthetic
-
     mcfg = synthetic.MotionConfig(**{"T": cfg.data.frames, "size": cfg.data.size, **cfg.data.motion})
     sets = {s: synthetic.load_or_make("motion", getattr(cfg.data, f"{s}_clips"), s, cfg.seed, mcfg, cache)
             for s in ("train", "val", "test")}
@@ -48,8 +49,6 @@ def _motion_data(cfg: QATConfig, cache: Path) -> TaskData:
 
 
 def _alarm_data(cfg: QATConfig, cache: Path) -> TaskData:
-    from tsmfpga.quant.data import synthetic
-
     acfg = synthetic.AlarmConfig(**{"T": cfg.data.frames, "size": cfg.data.size,
                                     "positive_fraction": cfg.alarm.positive_fraction, **cfg.alarm.scene})
     sets = {s: synthetic.load_or_make("alarm", getattr(cfg.alarm, f"{s}_clips"), s, cfg.seed, acfg, cache)
@@ -59,8 +58,6 @@ def _alarm_data(cfg: QATConfig, cache: Path) -> TaskData:
 
 
 def _video_data(cfg: QATConfig) -> TaskData:
-    from tsmfpga.quant.data.video import VideoClipDataset, VideoDatasetConfig
-
     vcfg = VideoDatasetConfig(root=Path(cfg.data.video_root), num_segments=cfg.data.frames,
                               size=cfg.data.size, grayscale=cfg.model.in_channels == 1,
                               skip_corrupt=cfg.data.skip_corrupt)
@@ -146,8 +143,6 @@ def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print) -> dict:
 
 
 def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float) -> dict:
-    from tsmfpga.quant import plots
-
     report_path = out / "report.json"
     set_determinism(cfg.seed, cfg.train.threads)
     cache = out.parent / "data"

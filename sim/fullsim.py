@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tsmfpga.core.clip import dequantize, is_step_graph, load_codes, run_clips, to_nhwc
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.graph import apply_output_affine, hw_core, load_model, output_affine
+from tsmfpga.core.records import HwInput, get_meta
+from tsmfpga.core.streams import clip_starts
 from tsmfpga.sim import harness
 
 
@@ -72,8 +76,8 @@ def _load(cfg: SimConfig):
     return ModelWrapper(str(d / "model_hw.onnx")), report, manifest
 
 
-def _codes(cfg: SimConfig, report: dict, golden, frames: int, is_clip: bool):
-    """Integer input codes (N, T, C, H, W) / (N, C, H, W) and labels (or None)."""
+def _codes(cfg: SimConfig, report: dict, golden, hw_input: HwInput, frames: int, is_clip: bool):
+    """Integer input codes (N, T, C, H, W) / (N, 1, C, H, W) and labels (or None)."""
     shape = tuple(golden.get_tensor_shape(golden.graph.input[0].name)[1:])
     src = cfg.inputs
     if src is None:
@@ -81,14 +85,7 @@ def _codes(cfg: SimConfig, report: dict, golden, frames: int, is_clip: bool):
         src = p if p.suffix == ".npy" and p.is_file() else None
     labels = None
     if src is not None:
-        try:
-            codes = np.load(src)
-        except (OSError, ValueError) as exc:
-            raise UserFacingError(f"--inputs {src}: not a readable .npy file ({exc})") from None
-        want = (frames, *shape) if is_clip else shape
-        if codes.ndim != len(want) + 1 or tuple(codes.shape[1:]) != tuple(want):
-            raise UserFacingError(f"--inputs {src}: shape {codes.shape}, expected (N, "
-                                  f"{', '.join(map(str, want))}) integer codes")
+        codes = load_codes(src, (frames, *shape) if is_clip else shape)
         lab = cfg.labels or src.with_name("test_labels.npy")
         if lab.is_file():
             labels = np.load(lab).astype(np.int64)
@@ -101,9 +98,10 @@ def _codes(cfg: SimConfig, report: dict, golden, frames: int, is_clip: bool):
     else:
         n = cfg.clips or 8
         rng = np.random.default_rng(cfg.seed)
-        lo, hi = 0, 255
+        lo = 0 if hw_input.code_min is None else int(hw_input.code_min)
+        hi = 255 if hw_input.code_max is None else int(hw_input.code_max)
         codes = rng.integers(lo, hi + 1, size=(n, frames, *shape) if is_clip else (n, *shape))
-        origin = f"random integer codes 0..255 (seed {cfg.seed})"
+        origin = f"random integer codes {lo}..{hi} (seed {cfg.seed})"
     codes = codes[:n].astype(np.int64)
     if not is_clip:
         codes = codes[:, None]
@@ -116,84 +114,80 @@ def _stats(values) -> dict:
 
 
 def run_sim(cfg: SimConfig, log=print) -> dict:
-    from tsmfpga.flow.compile import load_model
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip, split_postproc
-    from tsmfpga.flow.verify import _postproc
-
+    """Simulate, compare, measure; the report lists every failed check under ``failures``
+    (the command fails when it is not empty)."""
     t_start = time.time()
     model, report, manifest = _load(cfg)
     golden = load_model(Path(report["model"]))
-    is_clip = len(golden.graph.input) > 1
+    is_clip = is_step_graph(golden)
     frames = json.loads(golden.get_metadata_prop("tsmfpga.frames") or "8") if is_clip else 1
-    codes, labels, origin = _codes(cfg, report, golden, frames, is_clip)
+    hw_input = get_meta(model, "tsmfpga.hw_input") or HwInput()
+    codes, labels, origin = _codes(cfg, report, golden, hw_input, frames, is_clip)
     n_clips, t_frames = codes.shape[:2]
-    core, _ = split_postproc(model)
-    meta = json.loads(model.get_metadata_prop("tsmfpga.hw_input") or "{}")
-    nhwc = meta.get("layout") == "NHWC"
-    i_info, o_info = manifest["input"], manifest["output"]
-    out_dt = core.get_tensor_datatype(core.graph.output[0].name)
+    core = hw_core(model)
+    o_info = manifest["output"]
 
     def hw_frame(f):  # golden layout (C, H, W) -> HW graph input (1, H, W, C)
-        x = f.astype(np.float32)[None]
-        return x.transpose(0, 2, 3, 1) if nhwc and x.ndim == 4 else x
+        return to_nhwc(f, hw_input.layout)
 
     # expected: the integer HW graph executed in Python, clip by clip with state
     log(f"[sim] Python execution of the HW graph on {n_clips} clip(s) x {t_frames} frame(s) ...")
     t0 = time.time()
-    expected = np.stack([np.stack([np.asarray(o).reshape(-1) for o in run_hw_clip(core, [hw_frame(f) for f in clip])])
-                         for clip in codes]).astype(np.int64)
+    expected = run_clips(core, codes, prepare=hw_frame).astype(np.int64)
     t_pyexec = time.time() - t0
-    # stimulus: NHWC frames flattened, cut into beats; tuser on each clip's first beat
+    # stimulus: frames in the HW layout, clip start on each clip's first frame
     flat = np.stack([hw_frame(f).reshape(-1) for clip in codes for f in clip]).astype(np.int64)
-    words = harness.pack_beats(flat, i_info["lanes"], i_info["elem_bits"]).reshape(-1)
-    users = np.zeros(len(words), dtype=np.int64)
-    users[:: i_info["frame_beats"] * t_frames] = 1
-    n_out = n_clips * t_frames * o_info["frame_beats"]
+    starts = clip_starts(n_clips, t_frames)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json",):
-        (cfg.out / stale).unlink(missing_ok=True)
+    (cfg.out / "report.json").unlink(missing_ok=True)
     exe = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, cfg.simulator, log=log)
-    log(f"[sim] {cfg.simulator}: {len(words)} input beats, {n_clips * t_frames} frames ...")
+    rtl = (cfg.build_dir / "rtl").resolve()
+    log(f"[sim] {cfg.simulator}: {len(flat)} frames ...")
     # generous cycle budget: every frame at 4x the folding's interval, slowed by the random
     # valid/ready duty; running out of it means deadlock (or a far too slow design)
-    ideal = report.get("ideal_ii_cycles") or 4 * i_info["frame_beats"]
+    ideal = report.get("ideal_ii_cycles") or 4 * manifest["input"]["frame_beats"]
     budget = int(n_clips * t_frames * ideal * 4 * (256 / cfg.p_valid) * (256 / cfg.p_ready)) + 1_000_000
-    run = harness.run(exe, (cfg.build_dir / "rtl").resolve(), cfg.out, words, users, i_info["width"], n_out,
-                      simulator=cfg.simulator, seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready,
-                      max_cycles=budget)
+    got, run = harness.stream(exe, rtl, cfg.out, manifest, flat, starts, simulator=cfg.simulator,
+                              seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready, max_cycles=budget)
     n_frames = n_clips * t_frames
+    failures: list[str] = []
 
-    def check(r):
-        got = harness.unpack_beats(r.outputs, o_info["lanes"], o_info["elem_bits"], out_dt.signed())
+    def check(name, values, r):
+        """Compare one run's outputs with the HW graph; record every failed check by run."""
         full = np.full(expected.size, np.iinfo(np.int64).min, dtype=np.int64)
-        full[: min(got.size, expected.size)] = got[: expected.size]
+        full[: min(values.size, expected.size)] = values[: expected.size]
         full = full.reshape(expected.shape)
         bad = np.argwhere(full != expected)
-        return full, int(len(bad)) + max(0, got.size - expected.size), bad, got.size == expected.size
+        n_bad = int(len(bad)) + max(0, values.size - expected.size)
+        if n_bad:
+            failures.append(f"{name} run: {n_bad} of {expected.size} values differ from the HW graph")
+        if r.timeout:
+            failures.append(f"{name} run: timeout after {r.cycles} cycles (deadlock or far too slow)")
+        if r.bad_tlast:
+            failures.append(f"{name} run: m_axis_tlast not on the last beat of every frame")
+        if r.status_error:
+            failures.append(f"{name} run: status_error (a clip-start flag was lost)")
+        return full, n_bad, bad
 
-    got_full, mismatches, bad, complete = check(run)
+    got_full, mismatches, bad = check("main", got, run)
     traces = [{"clip": int(c), "frame": int(t), "index": int(i), "rtl": int(got_full[c, t, i]),
                "expected": int(expected[c, t, i])} for c, t, i in bad[:20]]
-    starts = [run.in_start[f] for f in range(n_frames) if f in run.in_start]
-    steady = np.diff(starts)[len(starts) // 2:] if len(starts) > 2 else np.diff(starts)
+    starts_in = [run.in_start[f] for f in range(n_frames) if f in run.in_start]
+    steady = np.diff(starts_in)[len(starts_in) // 2:] if len(starts_in) > 2 else np.diff(starts_in)
     ii = float(np.mean(steady)) if len(steady) else None
     lat, lat_iso, warmup, period = [], [], [], 0
     if cfg.p_valid == 256 and cfg.p_ready == 256 and len(steady):
         # latency as a camera sees it: frames offered at the measured interval, no backpressure
         period = int(np.max(steady))
-        runs = {}
         for name, p in (("steady", period), ("isolated", None)):
             if p is None:  # one frame in flight at a time: period > the steady latency
                 p = int(max(lat) + period) if lat else 4 * period
             log(f"[sim] latency run ({name}): frames offered every {p} cycles ...")
-            r = harness.run(exe, (cfg.build_dir / "rtl").resolve(), cfg.out, words, users, i_info["width"],
-                            n_out, simulator=cfg.simulator, seed=cfg.seed + 1, period=p,
-                            max_cycles=n_clips * t_frames * (p + ideal) * 4 + 1_000_000)
-            _, m2, _, c2 = check(r)
-            mismatches += m2
-            complete = complete and c2 and not r.timeout
+            values, r = harness.stream(exe, rtl, cfg.out, manifest, flat, starts, simulator=cfg.simulator,
+                                       seed=cfg.seed + 1, period=p,
+                                       max_cycles=n_clips * t_frames * (p + ideal) * 4 + 1_000_000)
+            mismatches += check(f"latency ({name})", values, r)[1]
             per = [r.out_end[f] - r.in_start[f] for f in range(n_frames) if f in r.out_end and f in r.in_start]
-            runs[name] = per
             if name == "steady":
                 # the first frames meet an empty pipeline (frames in flight = latency / period)
                 fill = min(len(per) - 1, -(-max(per) // period) - 1) if per else 0
@@ -206,16 +200,19 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     clock = float(report.get("clock_mhz") or 100.0)
     np.save(cfg.out / "outputs.npy", got_full)
     # host side: output scale/bias, clip consensus, accuracy
-    pp = _postproc(model)
-    logits = got_full.astype(np.float64) * (pp[0] if pp else 1.0) + (pp[1] if pp else 0.0)
+    pp = output_affine(model)
+    logits = apply_output_affine(model, got_full)
     np.save(cfg.out / "logits.npy", logits)
     accuracy, golden_cmp = None, None
     if cfg.golden:
         log("[sim] QONNX golden on the same clips ...")
-        g_logits = _golden_logits(golden, codes, meta, is_clip)
-        exp_logits = expected.astype(np.float64) * (pp[0] if pp else 1.0) + (pp[1] if pp else 0.0)
+        g_logits = run_clips(golden, codes, prepare=lambda f: dequantize(f, hw_input.scale, hw_input.zero_point)[None])
+        g_logits = g_logits.astype(np.float64)
+        exp_logits = apply_output_affine(model, expected)
         implied = (g_logits - (pp[1] if pp else 0.0)) / (pp[0] if pp else 1.0)
         flips = int(np.sum(np.round(implied).astype(np.int64) != expected))
+        if flips:
+            failures.append(f"HW graph vs QONNX golden: {flips} of {expected.size} values differ")
         golden_cmp = {"hw_graph_vs_qonnx_mismatches": flips, "max_abs_logit_diff":
                       float(np.abs(g_logits - exp_logits).max()), "source": "python_exec vs QONNX golden"}
         if labels is not None:
@@ -230,12 +227,14 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "stage": "sim",
         "source": "rtl_sim",
         "simulator": cfg.simulator,
-        "bit_exact": bool(mismatches == 0 and complete and not run.timeout and not run.status_error),
+        "passed": not failures,
+        "failures": failures,
+        "bit_exact": bool(mismatches == 0 and not run.timeout),
         "mismatches": mismatches,
         "values": int(expected.size),
         "frames": int(n_frames),
         "clips": int(n_clips),
-        "complete": bool(complete and not run.timeout),
+        "complete": not any("timeout" in f for f in failures),
         "runs": 2 if period else 1,
         "timeout": run.timeout,
         "tlast_ok": not run.bad_tlast,
@@ -308,26 +307,6 @@ def _float_logits(model_path: Path, codes: np.ndarray, classes: int):
         return None, f"float model could not be evaluated: {type(exc).__name__}: {exc}"
 
 
-def _golden_logits(golden, codes, meta, is_clip) -> np.ndarray:
-    from qonnx.core.onnx_exec import execute_onnx
-
-    scale, zp = float(meta.get("scale", 1.0)), float(meta.get("zero_point", 0))
-    g_in, g_out = golden.graph.input[0].name, golden.graph.output[0].name
-    s_in = [i.name for i in golden.graph.input[1:]]
-    s_out = [o.name for o in golden.graph.output[1:]]
-    result = []
-    for clip in codes:
-        states = {n: np.zeros(golden.get_tensor_shape(n), np.float32) for n in s_in}
-        per = []
-        for f in clip:
-            x = ((f.astype(np.float64) - zp) * scale).astype(np.float32)[None]
-            out = execute_onnx(golden, {g_in: x, **states})
-            states = {a: out[b] for a, b in zip(s_in, s_out)}
-            per.append(np.asarray(out[g_out], np.float64).reshape(-1))
-        result.append(np.stack(per))
-    return np.stack(result)
-
-
 def summary(r: dict) -> str:
     lat = r["latency_cycles"]
     lines = [
@@ -341,6 +320,7 @@ def summary(r: dict) -> str:
         f"  interval: {r['ii_cycles']} cycles/frame measured vs {r['ideal_ii_cycles']} ideal "
         f"(efficiency {r['efficiency']}) -> {r['fps']} fps",
         f"  simulation speed: {r['sim_speed_fps']} frames/s wall clock ({r['sim_wall_s']} s)",
+        *(f"  FAILED: {f}" for f in r["failures"]),
     ]
     if r.get("golden"):
         lines.append(f"  HW graph vs QONNX golden: {r['golden']['hw_graph_vs_qonnx_mismatches']} mismatches")
@@ -349,33 +329,3 @@ def summary(r: dict) -> str:
         fl = f"{a['float']:.4f}" if a.get("float") is not None else "n/a"
         lines.append(f"  accuracy on these {a['clips']} clips: hw {a['hw']:.4f}, quant {a['quant']:.4f}, float {fl}")
     return "\n".join(lines)
-
-
-def simulate_hw_graph(core, clips: np.ndarray, work: Path, fpgapart: str = "xc7z020clg400-1",
-                      clock_mhz: float = 100.0, simulator: str = "verilator", p_valid: int = 256,
-                      p_ready: int = 256, seed: int = 1, fifo_sizing: str = "analytical", log=print) -> dict:
-    """Generate, build and simulate the RTL of a HW-only graph on ``clips`` (N, T, *input shape of
-    the graph) and compare with its Python execution. For per-layer tests and fuzzing."""
-    from tsmfpga.flow.rtlgen import generate_rtl
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip
-
-    work = Path(work)
-    manifest = generate_rtl(core, work / "rtl", fpgapart, clock_mhz, fifo_sizing=fifo_sizing, log=log)
-    i_info, o_info = manifest["input"], manifest["output"]
-    expected = np.stack([np.stack([np.asarray(o).reshape(-1) for o in run_hw_clip(core, [f for f in clip])])
-                         for clip in clips]).astype(np.int64)
-    n, t = clips.shape[:2]
-    flat = clips.reshape(n * t, -1).astype(np.int64)
-    words = harness.pack_beats(flat, i_info["lanes"], i_info["elem_bits"]).reshape(-1)
-    users = np.zeros(len(words), dtype=np.int64)
-    users[:: i_info["frame_beats"] * t] = 1
-    exe = harness.build(work / "rtl", manifest, work, simulator, log=log)
-    run = harness.run(exe, (work / "rtl").resolve(), work, words, users, i_info["width"],
-                      n * t * o_info["frame_beats"], simulator=simulator, seed=seed,
-                      p_valid=p_valid, p_ready=p_ready)
-    out_dt = core.get_tensor_datatype(core.graph.output[0].name)
-    got = harness.unpack_beats(run.outputs, o_info["lanes"], o_info["elem_bits"], out_dt.signed())
-    exp = expected.reshape(-1)
-    mism = int(np.sum(got[: exp.size] != exp[: got.size])) + abs(got.size - exp.size)
-    return {"mismatches": mism, "values": int(exp.size), "got": got, "expected": exp, "run": run,
-            "manifest": manifest}

@@ -24,6 +24,8 @@ import numpy as np
 from tsmfpga.core import toolenv
 from tsmfpga.core.templates import render
 from tsmfpga.hw.stitch import fifo_instance
+from tsmfpga.core.records import RtlManifest
+from tsmfpga.core.streams import encode_frames, unpack_beats
 
 TB = "tsmfpga_tb"
 
@@ -103,30 +105,6 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
     return exe
 
 
-def pack_beats(frames: np.ndarray, lanes: int, bits: int) -> np.ndarray:
-    """(F, elems) integer array -> (F, elems // lanes) python-int words, lane 0 at the LSBs."""
-    f, n = frames.shape
-    if n % lanes:
-        raise HarnessError(f"frame of {n} elements does not split into beats of {lanes} lanes")
-    v = (frames.astype(np.int64) & ((1 << bits) - 1)).reshape(f, n // lanes, lanes).astype(object)
-    words = np.zeros((f, n // lanes), dtype=object)
-    for i in range(lanes):
-        words = words + (v[:, :, i] << (i * bits))
-    return words
-
-
-def unpack_beats(words: list[int], lanes: int, bits: int, signed: bool) -> np.ndarray:
-    out = np.zeros((len(words), lanes), dtype=np.int64)
-    mask = (1 << bits) - 1
-    for j, w in enumerate(words):
-        for i in range(lanes):
-            v = (w >> (i * bits)) & mask
-            if signed and v >> (bits - 1):
-                v -= 1 << bits
-            out[j, i] = v
-    return out.reshape(-1)
-
-
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
         p_ready: int = 256, max_cycles: int | None = None, period: int = 0) -> SimRun:
@@ -169,3 +147,19 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
             cycles = int(p[1])
     out_words = [int(x, 16) for x in fout.read_text().split()] if fout.is_file() else []
     return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall)
+
+
+def stream(exe: Path, rtl_dir: Path, work: Path, manifest, frames: np.ndarray, clip_start: np.ndarray,
+           **run_kw) -> tuple[np.ndarray, SimRun]:
+    """The one path from frames to simulated outputs: ``frames`` (F, elements per frame, in the
+    HW graph's layout) with per-frame clip-start flags are encoded as input beats
+    (:mod:`tsmfpga.core.streams`), streamed through the built model ``exe`` and the output beats
+    decoded. Returns (output values flat, in frame order; the run with its cycle stamps).
+    ``run_kw`` go to :func:`run` (simulator, seed, p_valid, p_ready, max_cycles, period)."""
+    m = manifest if isinstance(manifest, RtlManifest) else RtlManifest.from_dict(manifest, "RTL manifest")
+    frames = np.asarray(frames).reshape(len(frames), -1)
+    words, users = encode_frames(frames, clip_start, m.input.lanes, m.input.elem_bits, m.input.encoding())
+    r = run(exe, Path(rtl_dir).resolve(), work, words, users, m.input.width,
+            len(frames) * m.output.frame_beats, **run_kw)
+    values = unpack_beats(r.outputs, m.output.lanes, m.output.elem_bits, encoding=m.output.encoding())
+    return values, r

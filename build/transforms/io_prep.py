@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 from qonnx.core.datatype import DataType
@@ -21,6 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
+from tsmfpga.core import records
 from tsmfpga.core.errors import UserFacingError
 
 
@@ -205,10 +205,10 @@ class IntegerInputFromQuant(Transformation):
         for k, n in enumerate(new_nodes):
             g.node.insert(idx + k, n)
         model.set_tensor_datatype(inp, dt)
-        model.set_metadata_prop("tsmfpga.hw_input", json.dumps(
-            {"name": inp, "dtype": dt.name, "scale": scale, "zero_point": zp, "code_min": lo, "code_max": hi,
-             "meaning": "integer code = clip(round(x / scale + zero_point), code_min, code_max); "
-                        "x = (code - zero_point) * scale; for pixel/255 inputs the code is the pixel"}))
+        records.set_meta(model, "tsmfpga.hw_input", records.HwInput(
+            name=inp, dtype=dt.name, scale=scale, zero_point=zp, code_min=lo, code_max=hi,
+            meaning="integer code = clip(round(x / scale + zero_point), code_min, code_max); "
+                    "x = (code - zero_point) * scale; for pixel/255 inputs the code is the pixel"))
         return model, True
 
 

@@ -5,15 +5,23 @@ Per frame and per pixel, the first ``ShiftChannels`` channels of the output are 
 frame of a clip); the remaining channels pass through. In hardware this is one frame buffer of
 ``H * W * ShiftChannels`` values; a clip-start signal clears it.
 
+Owner (:class:`TemporalShiftOwner`): folding PE | gcd(NumChannels, ShiftChannels); cycles
+H*W*NumChannels/PE; decisions ``PE`` and ``ram_style`` (declared attributes, RTL parameters
+``PE`` / ``RAM_STYLE`` of ``hw/rtl/temporal_shift.sv``); estimate (tsmfpga formula): LUT
+40 + 2*PE*b (mux + address counters) + LUTRAM; FF base + PE*b (read register); the buffer is
+width PE*b x depth H*W*ShiftChannels/PE, in RAMB18 by finn's BRAM18 geometry table ("block") or
+width*ceil(depth/64) LUTRAM LUTs ("distributed"); default: the cheaper fraction of its board
+resource; the folder's BRAM<->LUTRAM repair may move it.
+
 Python execution (``execute_onnx``) creates a fresh ``CustomOp`` wrapper for every node call, so
-the frame buffer cannot live on the instance: it lives in a module-level store keyed by the node's
-``state_id`` attribute (falls back to the node name). Call :func:`reset_state` at clip start
-(it clears every buffer, or only those of one model's nodes). Do not interleave two clips through
-graphs that share ``state_id`` values (copies of one graph do).
+the frame buffer cannot live on the instance: it lives in the clip runner's store
+(:data:`tsmfpga.core.clip.STATE`) keyed by the node's ``state_id`` attribute (falls back to the
+node name). :func:`tsmfpga.core.clip.reset_state` clears it at clip start.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import numpy as np
@@ -22,35 +30,34 @@ from qonnx.core.datatype import DataType
 
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 
+from tsmfpga.core.rtl import rtl_source
+from tsmfpga.hw.backend.base import RtlInstance
+from tsmfpga.hw.ops.owner import (
+    OURS,
+    RAM_STYLES,
+    OpOwner,
+    axis_stream,
+    bram18_geometry,
+    choose_ram_style,
+    custom_op,
+    decision,
+    divisors,
+    ff_base,
+    lutram_luts,
+    register,
+)
+
+from tsmfpga.core.clip import STATE, reset_state, state_key  # noqa: F401  (reset_state: re-exported)
+
 #: qonnx domain of our ops (a Python module path: qonnx imports it to find the op class)
 DOMAIN = "tsmfpga.hw.ops"
-
-#: frame buffers of the Python execution: state_id -> previous frame's shifted channels
-_STATE: dict[str, np.ndarray] = {}
 
 _LAYOUT_CHANNEL_AXIS = {"NHWC": 3, "NCHW": 1}
 
 
-def _state_key(node) -> str:
-    for a in node.attribute:
-        if a.name == "state_id" and a.s:
-            return a.s.decode()
-    return node.name
-
-
-def reset_state(model=None) -> None:
-    """Clip start: forget the previous frame (all buffers, or those of ``model``'s nodes)."""
-    if model is None:
-        _STATE.clear()
-        return
-    for node in model.graph.node:
-        if node.op_type == "TemporalShift":
-            _STATE.pop(_state_key(node), None)
-
-
 def get_state(node) -> np.ndarray | None:
     """The buffered channels of ``node`` (None right after a reset)."""
-    return _STATE.get(_state_key(node))
+    return STATE.get(state_key(node))
 
 
 def make_temporal_shift_node(inp: str, out: str, num_channels: int, shift_channels: int,
@@ -83,6 +90,10 @@ class TemporalShift(HWCustomOp):
             "data_layout": ("s", False, "NHWC", {"NHWC", "NCHW"}),
             # channels per cycle (SIMD-like folding); must divide NumChannels and ShiftChannels
             "PE": ("i", False, 1),
+            # frame buffer memory (folding decision, RTL parameter RAM_STYLE): "block" (BRAM) or
+            # "distributed" (LUTRAM); "auto" = undecided (estimated as the owner's default,
+            # built as "block")
+            "ram_style": ("s", False, "auto", {"auto", "block", "distributed"}),
             # key of the Python-execution frame buffer (stable across graph copies)
             "state_id": ("s", False, ""),
         }
@@ -156,13 +167,72 @@ class TemporalShift(HWCustomOp):
         if x.ndim != 4:
             raise ValueError(f"TemporalShift {node.name}: expected a 4D input, got shape {x.shape}")
         cur = np.take(x, range(k), axis=axis)
-        key = _state_key(node)
-        prev = _STATE.get(key)
+        key = state_key(node)
+        prev = STATE.get(key)
         if prev is None or prev.shape != cur.shape:
             prev = np.zeros_like(cur)
         out = x.copy()
         idx = [slice(None)] * 4
         idx[axis] = slice(0, k)
         out[tuple(idx)] = prev
-        _STATE[key] = cur.copy()
+        STATE[key] = cur.copy()
         context[node.output[0]] = out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- owner
+def ts_memory(op, ram_style: str | None, board) -> tuple[str, int, int]:
+    """(ram_style, RAMB18, LUTRAM) of the frame buffer (``ram_style`` None / "auto": the default)."""
+    h, w = op.get_nodeattr("ImgDim")
+    pe, k = op.get_nodeattr("PE"), op.get_nodeattr("ShiftChannels")
+    bits = op.get_input_datatype().bitwidth()
+    width, depth = pe * bits, h * w * k // pe
+    bram18, lut = bram18_geometry(width, depth), lutram_luts(width, depth)
+    style = ram_style if ram_style in RAM_STYLES else choose_ram_style(bram18, lut, board)
+    return style, (bram18 if style == "block" else 0), (lut if style == "distributed" else 0)
+
+
+class TemporalShiftOwner(OpOwner):
+    op_types = ("TemporalShift",)
+    kind = "TemporalShift"
+    modules = ("temporal_shift",)
+    rtl_ops = ("TemporalShift",)
+    memory_attr = "ram_style"
+
+    def options(self, model, node):
+        op = custom_op(node)
+        return [{"PE": p} for p in divisors(math.gcd(op.get_nodeattr("NumChannels"),
+                                                     op.get_nodeattr("ShiftChannels")))]
+
+    def cycles(self, node):
+        return int(custom_op(node).get_exp_cycles()), f"{OURS} H*W*C/PE (TemporalShift.get_exp_cycles)"
+
+    def decide(self, model, node, board) -> None:
+        op = custom_op(node)
+        op.set_nodeattr("ram_style", ts_memory(op, None, board)[0])
+
+    def resources(self, model, node, board) -> dict:
+        op = custom_op(node)
+        pe = op.get_nodeattr("PE")
+        style, bram18, lutram = ts_memory(op, op.get_nodeattr("ram_style"), board)
+        bits = op.get_input_datatype().bitwidth()
+        return {"resources": {"LUT": 40 + 2 * pe * bits + lutram, "FF": ff_base(op) + pe * bits,
+                              "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": lutram},
+                "models": {"LUT": OURS, "BRAM36": f"{OURS} (finn BRAM18 geometry)", "FF": OURS, "DSP": "none"},
+                "ram_style": style, "buffer_bits": int(op.buffer_bits())}
+
+    def rtl(self, model, node, ctx) -> RtlInstance:
+        inst = custom_op(node)
+        h, w = inst.get_nodeattr("ImgDim")
+        c, k, pe = (inst.get_nodeattr(a) for a in ("NumChannels", "ShiftChannels", "PE"))
+        bits = model.get_tensor_datatype(node.input[0]).bitwidth()
+        ram_style = decision(node, "ram_style", RAM_STYLES, "block")
+        return RtlInstance(
+            name=node.name, module="temporal_shift",
+            params={"CHANNELS": c, "SHIFT_CHANNELS": k, "PE": pe, "PIXELS": h * w, "DATA_BITS": bits,
+                    "RAM_STYLE": ram_style},
+            inputs=[axis_stream(model, node, 0, True, "s_axis", tlast="s_axis_tlast", tuser="s_axis_tuser")],
+            outputs=[axis_stream(model, node, 0, False, "m_axis", tlast="m_axis_tlast", tuser="m_axis_tuser")],
+            sources=[rtl_source("temporal_shift.sv")], clip_frame_beats=h * w * c // pe, latency_cycles=1)
+
+
+TEMPORAL_SHIFT = register(TemporalShiftOwner())

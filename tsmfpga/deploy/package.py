@@ -18,7 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.graph import hw_core, output_affine
+from tsmfpga.deploy.driver import REGISTERS
+from tsmfpga.hw.boards import get_board
 
 FORMAT = "tsmfpga-accel/1"
 BITFILE, HWH = "tsmfpga.bit", "tsmfpga.hwh"
@@ -96,13 +102,6 @@ def _alarm(meta: dict, k: int, class_names: list[str], qat: dict | None, alarm_c
 def build_config(build_dir, qat_report=None, board: str = "pynq-z2", alarm_class: int | None = None,
                  alarm_threshold: float | None = None, ip: dict | None = None) -> dict:
     """The accel.json content for the build in ``build_dir`` (no bitstream section)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from tsmfpga.deploy.driver import REGISTERS
-    from tsmfpga.flow.transforms.tsm_frontend import split_postproc
-    from tsmfpga.flow.verify import _postproc
-    from tsmfpga.hw.boards import get_board
-
     d = Path(build_dir)
     for rel, what in {"model_hw.onnx": "tsmfpga compile", "report.json": "tsmfpga compile",
                       "rtl/manifest.json": "tsmfpga compile (with the rtl step)",
@@ -115,7 +114,7 @@ def build_config(build_dir, qat_report=None, board: str = "pynq-z2", alarm_class
     qat = qat_report if isinstance(qat_report, dict) or qat_report is None else _read_json(Path(qat_report), "QAT report")
     model = ModelWrapper(str(d / "model_hw.onnx"))
     meta = _metadata(model)
-    core, _ = split_postproc(model)
+    core = hw_core(model)
     out_name = core.graph.output[0].name
     out_dt = core.get_tensor_datatype(out_name)
     k = int(math.prod(core.get_tensor_shape(out_name)))
@@ -142,9 +141,7 @@ def build_config(build_dir, qat_report=None, board: str = "pynq-z2", alarm_class
     code_max = int(hw_in.get("code_max", (1 << in_bits) - 1))
 
     # output: host post-processing (per-class scale / bias)
-    pp = _postproc(model)
-    import numpy as np
-
+    pp = output_affine(model)
     sc = np.broadcast_to(np.asarray(pp[0] if pp else [1.0], np.float64), (k,))
     bi = np.broadcast_to(np.asarray(pp[1] if pp else [0.0], np.float64), (k,))
     out_bytes_min = -(-int(o_m["width"]) // 8)

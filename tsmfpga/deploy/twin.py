@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from tsmfpga.deploy.driver import (CTRL_CLEAR_STATS, CTRL_CLIP_START, REGISTERS, STATUS_CLIP_START_PENDING,
-                                   STATUS_ERROR, Accelerator)
+                                   STATUS_ERROR, Accelerator, _load_config)
+from tsmfpga.deploy.package import build_config
+from tsmfpga.sim import harness
 from tsmfpga.core.errors import UserFacingError
 
 _MASK32 = 0xFFFFFFFF
@@ -73,8 +75,6 @@ class SimTransport:
 
     def __init__(self, build_dir, config: dict, work=None, simulator: str = "verilator", seed: int = 1,
                  log=print):
-        from tsmfpga.sim import harness
-
         self.h = harness
         self.build_dir = Path(build_dir).resolve()
         self.rtl_dir = self.build_dir / "rtl"
@@ -210,9 +210,6 @@ class SimulatedAccelerator(Accelerator):
     def __init__(self, build_dir, work=None, simulator: str = "verilator", config=None, qat_report=None,
                  alarm_class: int | None = None, alarm_threshold: float | None = None, seed: int = 1,
                  log=print):
-        from tsmfpga.deploy.driver import _load_config
-        from tsmfpga.deploy.package import build_config
-
         if simulator not in ("verilator", "icarus"):
             raise UserFacingError(f"simulator {simulator!r}: use verilator or icarus")
         if config is None:

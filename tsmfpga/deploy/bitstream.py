@@ -9,45 +9,71 @@ naming the one command to run where Vivado exists.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from qonnx.core.modelwrapper import ModelWrapper
+
+from tsmfpga.core import toolenv
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.records import get_meta, write_json
+from tsmfpga.deploy.package import write_deploy
+from tsmfpga.flow.finn_estimate import finn_estimate
+from tsmfpga.hw.boards import get_board
+from tsmfpga.hw.resources import estimate_build
+from tsmfpga.hw.vivado.project import write_project
 
 
 class OverCapacityError(UserFacingError):
     """The design does not fit the board (yosys estimate)."""
 
 
+class BoardMismatch(UserFacingError):
+    """The design was folded for another board."""
+
+
 class VivadoMissing(UserFacingError):
     """Everything up to Vivado was built; Vivado itself is not on this machine."""
 
 
-def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None = None,
-                  qat_report: Path | None = None, skip_estimate: bool = False, log=print) -> dict:
-    from tsmfpga.deploy.package import write_deploy
-    from tsmfpga.flow.finn_estimate import finn_estimate
-    from tsmfpga.hw.boards import get_board
-    from tsmfpga.hw.resources import estimate_build
-    from tsmfpga.hw.vivado.project import write_project
+def folded_for(build_dir: Path, model: ModelWrapper, compile_report: dict) -> str | None:
+    """The board a build was folded for (the design record; the report of older builds)."""
+    design = get_meta(model, "tsmfpga.design")
+    return design.board if design else compile_report.get("board")
 
+
+def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = None,
+                  qat_report: Path | None = None, skip_estimate: bool = False, log=print) -> dict:
+    """``board_name``: a board of the table (None: the one the design was folded for; another
+    one is refused), or a Board object (custom capacities, no check)."""
     t0 = time.time()
     build_dir = Path(build_dir)
     for rel in ("rtl/manifest.json", "report.json", "model_hw.onnx"):
         if not (build_dir / rel).is_file():
             raise UserFacingError(f"{build_dir / rel} not found: run `tsmfpga compile` into {build_dir} first")
+    compile_report = json.loads((build_dir / "report.json").read_text())
+    if compile_report.get("status", "complete") != "complete":
+        raise UserFacingError(f"{build_dir / 'report.json'}: the compile {compile_report.get('status')} at step "
+                              f"{compile_report.get('failed_step')} ({compile_report.get('error')}); fix it first")
+    model = ModelWrapper(str(build_dir / "model_hw.onnx"))
+    target = folded_for(build_dir, model, compile_report)
+    if board_name is None:
+        board_name = target or "pynq-z2"
+    if isinstance(board_name, str) and target and board_name != target:
+        raise BoardMismatch(
+            f"{build_dir} was folded for {target}, not {board_name}: folding depends on the board's "
+            f"resources and clock. Compile again with `tsmfpga compile ... --board {board_name}`, or run "
+            f"bitstream with --board {target}")
     # a board name from the table, or a Board object (custom capacities)
     board = get_board(board_name) if isinstance(board_name, str) else board_name
     board_name = board_name if isinstance(board_name, str) else getattr(board, "name", "custom")
-    compile_report = json.loads((build_dir / "report.json").read_text())
-    clock = float(clock_mhz or compile_report.get("clock_mhz") or board.clock_mhz)
+    clock = board.clock(clock_mhz or compile_report.get("clock_mhz"))
     out = build_dir / "bitstream"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").unlink(missing_ok=True)
-    capacity = {"LUT": board.lut, "FF": board.ff, "BRAM36": board.bram36, "DSP": board.dsp}
+    capacity = {k: v for k, v in board.capacity().items() if k != "LUTRAM"}
 
     est = None
     if not skip_estimate:
@@ -64,17 +90,13 @@ def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None
     log(f"[bitstream] Vivado project for {board_name} ({board.part}) ...")
     proj = write_project(build_dir, board, out / "vivado", clock)
 
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from tsmfpga.core import toolenv
-
     toolenv.prepare_finn_env(build_dir)
     fps = compile_report.get("fps_estimate") or 1000.0
     sim_report = build_dir / "sim" / "report.json"
     sim = json.loads(sim_report.read_text()) if sim_report.is_file() else None
     if sim and sim.get("fps"):
         fps = sim["fps"]
-    finn = finn_estimate(ModelWrapper(str(build_dir / "model_hw.onnx")), board.part, clock, fps)
+    finn = finn_estimate(model, board.part, clock, fps)
 
     vivado = shutil.which("vivado")
     bit = hwh = None
@@ -118,9 +140,7 @@ def run_bitstream(build_dir: Path, board_name="pynq-z2", clock_mhz: float | None
     report["deploy"] = {"dir": str(build_dir / "deploy"), "bitstream_present": bool(bit),
                         "files": sorted(p.name for p in (build_dir / "deploy").iterdir())}
     del deploy
-    tmp = out / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out / "report.json")
+    write_json(out / "report.json", report)
     if not vivado:
         raise VivadoMissing(
             "Vivado is not on PATH: NOT built: synthesis, implementation, bitstream (.bit) and .hwh. "

@@ -1,0 +1,116 @@
+"""The one clip runner: a graph executed frame by frame over a clip, state threaded through.
+
+Two kinds of graph carry state from frame to frame:
+
+* a **step graph** (the QAT export, the golden): input 0 is the frame, inputs 1.. are the
+  previous state, output 0 the per-frame output and outputs 1.. the next state (same order).
+  State starts at zeros at clip start.
+* a **HW graph**: stateful ops (our ``TemporalShift``) keep their frame buffer in
+  :data:`STATE`, keyed by the node's ``state_id``; clip start clears it.
+
+Python execution (qonnx ``execute_onnx``) creates a fresh op wrapper for every node call, so a
+frame buffer cannot live on the op instance: it lives here. Do not interleave two clips through
+graphs that share ``state_id`` values (copies of one graph do).
+
+Input codes: hardware inputs are integer codes; the golden takes ``(code - zero_point) * scale``
+(:func:`dequantize`). :func:`load_codes` is the one reader of user-given code files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from tsmfpga.core.errors import UserFacingError
+
+#: frame buffers of the Python execution of stateful ops: state key -> previous frame's values
+STATE: dict[str, np.ndarray] = {}
+
+#: op types whose Python execution keeps state in :data:`STATE`
+STATEFUL_OPS = ("TemporalShift",)
+
+
+def state_key(node) -> str:
+    """Key of a stateful node's buffer: its ``state_id`` attribute, else its name."""
+    for a in node.attribute:
+        if a.name == "state_id" and a.s:
+            return a.s.decode()
+    return node.name
+
+
+def reset_state(model: ModelWrapper | None = None) -> None:
+    """Clip start: forget the previous frame (all buffers, or those of ``model``'s nodes)."""
+    if model is None:
+        STATE.clear()
+        return
+    for node in model.graph.node:
+        if node.op_type in STATEFUL_OPS:
+            STATE.pop(state_key(node), None)
+
+
+def is_step_graph(model: ModelWrapper) -> bool:
+    """True when the graph carries its state as extra inputs/outputs (the QAT step graph)."""
+    return len(model.graph.input) > 1
+
+
+def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray]) -> list[np.ndarray]:
+    """Execute ``model`` frame by frame over one clip; returns output 0 per frame.
+
+    ``frames``: arrays shaped like graph input 0 (batch of 1). A step graph gets its state
+    inputs at zeros for the first frame and then its own state outputs; a HW graph's stateful
+    ops are cleared first and keep their buffers between frames."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    name, out = model.graph.input[0].name, model.graph.output[0].name
+    s_in = [i.name for i in model.graph.input[1:]]
+    s_out = [o.name for o in model.graph.output[1:]]
+    if len(s_in) != len(s_out):
+        raise UserFacingError(f"step graph has {len(s_in)} state inputs but {len(s_out)} state outputs; "
+                              "export state_in_i / state_out_i in pairs")
+    states = {n: np.zeros(model.get_tensor_shape(n), np.float32) for n in s_in}
+    reset_state(model)
+    result = []
+    for f in frames:
+        ctx = execute_onnx(model, {name: np.asarray(f, np.float32), **states})
+        states = {a: ctx[b] for a, b in zip(s_in, s_out)}
+        result.append(np.asarray(ctx[out]))
+    reset_state(model)
+    return result
+
+
+def run_clips(model: ModelWrapper, clips, prepare=None) -> np.ndarray:
+    """:func:`run_clip` over ``clips`` (N, T, ...); ``prepare(frame)`` maps each frame to the
+    graph's input (default: add the batch axis). Returns (N, T, outputs) flattened per frame."""
+    prepare = prepare or (lambda f: np.asarray(f)[None])
+    return np.stack([np.stack([np.asarray(o).reshape(-1) for o in run_clip(model, [prepare(f) for f in clip])])
+                     for clip in clips])
+
+
+def dequantize(codes: np.ndarray, scale: float, zero_point: float) -> np.ndarray:
+    """Integer input codes -> the float input the golden graph expects."""
+    return ((np.asarray(codes, np.float64) - zero_point) * scale).astype(np.float32)
+
+
+def to_nhwc(frame: np.ndarray, layout: str | None) -> np.ndarray:
+    """One frame in the golden's layout (C, H, W) -> the HW graph input (1, H, W, C) when the
+    HW graph is NHWC; other ranks unchanged (batch axis added)."""
+    x = np.asarray(frame, np.float32)[None]
+    return x.transpose(0, 2, 3, 1) if layout == "NHWC" and x.ndim == 4 else x
+
+
+def load_codes(path: Path, item_shape: tuple[int, ...], what: str = "--inputs") -> np.ndarray:
+    """Integer codes from a .npy file shaped (N, *item_shape); clear errors naming the file."""
+    path = Path(path)
+    try:
+        codes = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise UserFacingError(f"{what} {path}: not a readable .npy file ({exc})") from None
+    if codes.ndim != len(item_shape) + 1 or tuple(codes.shape[1:]) != tuple(item_shape):
+        raise UserFacingError(f"{what} {path}: shape {codes.shape}, expected (N, "
+                              f"{', '.join(map(str, item_shape))}) integer codes")
+    if not np.array_equal(codes, np.round(codes)):
+        raise UserFacingError(f"{what} {path}: values must be integer codes (got non-integers)")
+    return codes.astype(np.int64)
