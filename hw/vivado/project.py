@@ -2,12 +2,12 @@
 
 :func:`write_project` turns a compiler output folder (``DIR/rtl`` with ``manifest.json``) into
 a self-contained folder (e.g. ``DIR/bitstream/vivado``) holding copies of the RTL and its
-``$readmemh`` data files, plus Tcl rendered from ``templates/``. One command there,
-``vivado -mode batch -source build.tcl``, packages ``tsmfpga_accel`` (the stitched top with its
-AXI-Lite control block, ``hw/rtl/tsmfpga_accel.sv``) as an IP, builds a block design (Zynq PS
-with the board preset, AXI DMA, interconnects, resets), runs synthesis, implementation and
-``write_bitstream``, and leaves ``tsmfpga.bit`` + ``tsmfpga.hwh`` in the parent folder of
-``out_dir`` and utilization/timing reports in ``out_dir/reports``.
+``$readmemh`` data files, plus Tcl rendered from the Jinja2 templates in ``templates/``. One
+command there, ``vivado -mode batch -source build.tcl``, packages ``tsmfpga_accel`` (the
+stitched top with its AXI-Lite control block, ``hw/rtl/tsmfpga_accel.sv``) as an IP, builds a
+block design (Zynq PS with the board preset, AXI DMA, interconnects, resets), runs synthesis,
+implementation and ``write_bitstream``, and leaves ``tsmfpga.bit`` + ``tsmfpga.hwh`` in the
+parent folder of ``out_dir`` and utilization/timing reports in ``out_dir/reports``.
 
 Nothing here runs Vivado. Output is deterministic: the same inputs give byte-identical files
 (every path in the Tcl is relative to ``out_dir``; no dates, no absolute paths).
@@ -15,14 +15,13 @@ Nothing here runs Vivado. Output is deterministic: the same inputs give byte-ide
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import re
 import shutil
 from pathlib import Path
 
+from tsmfpga.core import templates
 from tsmfpga.core.errors import UserFacingError
-from tsmfpga.hw.backend.base import fill
 from tsmfpga.core.rtl import rtl_source
 
 #: the command to run in ``out_dir``
@@ -42,26 +41,20 @@ JOBS = 4
 
 # per PS family: fragment template, PS port names (for comments), clock pin, max fabric clock
 _FAMILIES = {
-    "zynq7": {"ps_template": "ps_zynq7.tcl", "ctrl": "M_AXI_GP0", "data": "S_AXI_HP0",
+    "zynq7": {"ps_template": "ps_zynq7.tcl.j2", "ctrl": "M_AXI_GP0", "data": "S_AXI_HP0",
               "clock_pin": "FCLK_CLK0", "max_mhz": 250.0},
-    "zynq_us+": {"ps_template": "ps_zynq_us.tcl", "ctrl": "M_AXI_HPM0_FPD",
+    "zynq_us+": {"ps_template": "ps_zynq_us.tcl.j2", "ctrl": "M_AXI_HPM0_FPD",
                  "data": "S_AXI_HP0_FPD", "clock_pin": "pl_clk0", "max_mhz": 333.0},
 }
 # file names that appear in Tcl unquoted inside brace lists: keep them to a safe alphabet
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 
-def template(name: str) -> str:
-    """Text of ``templates/<name>``."""
-    path = importlib.resources.files("tsmfpga.hw.vivado") / "templates" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"Vivado template {name!r} not found")
-    return path.read_text()
-
-
 def render(name: str, **keys) -> str:
-    """Render a template with the strict filler (a missing or unused key raises ``KeyError``)."""
-    return fill(template(name), **keys)
+    """Render ``templates/<name>`` (a Jinja2 template, e.g. ``build.tcl.j2``) with strict fill: a
+    key the template uses but the caller did not give raises
+    :class:`tsmfpga.core.templates.TemplateError`."""
+    return templates.render("tsmfpga.hw.vivado", name, **keys)
 
 
 def _fmt_mhz(mhz: float) -> str:
@@ -176,26 +169,23 @@ def write_project(build_dir: Path, board, out_dir: Path, clock_mhz: float) -> di
         shutil.copyfile(rtl_source(name), src_dir / name)
     sources = hdl + list(WRAPPER_SOURCES)
 
-    def tcl_list(names):
-        return "\n".join(f"    rtl/{n}" for n in names)
-
     clock = _fmt_mhz(clock_mhz)
     files = {
         "build.tcl": render(
-            "build.tcl",
+            "build.tcl.j2",
             board_name=board.name, part=board.part, board_preset=board.board_preset,
             clock_mhz=clock, jobs=JOBS, bit_name=BIT_NAME, artifact_dir="..",
             ps_ctrl_port=fam["ctrl"], ps_data_port=fam["data"],
-            hdl_files=tcl_list(sources + headers), data_files=tcl_list(data),
+            hdl_files=sources + headers, data_files=data,
             in_w=in_w, out_w=out_w, in_frame_beats=in_beats, out_frame_beats=out_beats,
             in_bytes=in_bytes, out_bytes=out_bytes, dma_in_bytes=dma_in_bytes,
             dma_length_width=DMA_LENGTH_WIDTH,
             dma_mm2s_mm_bits=max(32, 8 * dma_in_bytes), dma_s2mm_mm_bits=max(32, 8 * out_bytes),
-            ps_block=render(fam["ps_template"], clock_mhz=clock).rstrip("\n"),
+            ps_template=fam["ps_template"],
             xdc_name="tsmfpga.xdc", synth_hook="synth_pre.tcl",
         ),
-        "synth_pre.tcl": render("synth_pre.tcl", data_names="\n".join(f"    {n}" for n in data)),
-        "tsmfpga.xdc": render("tsmfpga.xdc", board_name=board.name, part=board.part,
+        "synth_pre.tcl": render("synth_pre.tcl.j2", data_names=data),
+        "tsmfpga.xdc": render("tsmfpga.xdc.j2", board_name=board.name, part=board.part,
                               clock_mhz=clock, period_ns=_fmt_mhz(1000.0 / clock_mhz),
                               ps_clock_pin=fam["clock_pin"]),
     }

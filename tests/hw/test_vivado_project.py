@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tsmfpga.core.errors import UserFacingError
-from tsmfpga.hw.backend.base import fill
+from tsmfpga.core.templates import TemplateError
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.vivado import project
 from tsmfpga.hw.vivado.project import write_project
@@ -144,14 +144,14 @@ def test_clock_and_widths(tmp_path):
 
 
 def test_strict_templates():
-    with pytest.raises(KeyError, match="missing"):
-        project.render("build.tcl", part="xc7z020clg400-1")
-    with pytest.raises(KeyError, match="missing"):
-        project.render("ps_zynq7.tcl")
-    with pytest.raises(KeyError, match="unused"):
-        project.render("ps_zynq7.tcl", clock_mhz=100, board="pynq-z2")
-    with pytest.raises(KeyError, match="missing"):
-        fill("x ${a} ${b}", a=1)
+    """A key a template uses but the caller did not give is an error, never a silent blank."""
+    with pytest.raises(TemplateError, match="build.tcl.j2"):
+        project.render("build.tcl.j2", part="xc7z020clg400-1")
+    with pytest.raises(TemplateError, match="clock_mhz"):
+        project.render("ps_zynq7.tcl.j2")
+    assert "FREQMHZ {100}" in project.render("ps_zynq7.tcl.j2", clock_mhz=100)
+    with pytest.raises(TemplateError, match="TemplateNotFound"):
+        project.render("build.tcl")  # the templates are .j2 files
 
 
 def test_user_errors(build_dir, tmp_path):
