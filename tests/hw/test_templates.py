@@ -1,0 +1,104 @@
+"""Generated code comes from Jinja2 templates with strict fill: every template renders with its
+full context, and leaving out any key it uses is an error naming the key (never a silent blank).
+The stitched top and the testbench agree on the FIFO instance names (hw.stitch.fifo_instance)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.basic import qonnx_make_model
+
+from tsmfpga.core.templates import TemplateError, render
+from tsmfpga.hw.backend import RtlInstance, Stream
+from tsmfpga.hw.stitch import describe_top, fifo_instance, render_top, write_rtl
+from tsmfpga.sim.harness import render_tb
+
+
+def _tiny_design():
+    """in -> A (2 lanes) -> [DWC 2->1] -> B (clip flags, padded input port, ties) -> out, with
+    tensor names that are not Verilog identifiers."""
+    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, 8]) for t in ("in:0", "out/0")]
+    nodes = [helper.make_node("Identity", ["in:0"], ["a/out"], name="A"),
+             helper.make_node("Identity", ["a/out"], ["out/0"], name="B")]
+    model = ModelWrapper(qonnx_make_model(helper.make_graph(nodes, "g", [vi[0]], [vi[1]])))
+    model.graph.value_info.append(helper.make_tensor_value_info("a/out", TensorProto.FLOAT, [1, 8]))
+    for t in ("in:0", "a/out", "out/0"):
+        model.set_tensor_datatype(t, DataType["UINT4"])
+    a = RtlInstance("A", "mod_a", {"N": 8, "FILE": "a.hex"},
+                    [Stream("s_tdata", "s_tvalid", "s_tready", 2, 4, 8)],
+                    [Stream("m_tdata", "m_tvalid", "m_tready", 2, 4, 8)])
+    b = RtlInstance("B", "mod_b", {}, [Stream("in_V_TDATA", "in_V_TVALID", "in_V_TREADY", 1, 4, 8,
+                                              tlast="in_tlast", tuser="in_tuser")],
+                    [Stream("out_V_TDATA", "out_V_TVALID", "out_V_TREADY", 1, 4, 8, tuser="out_tuser")],
+                    clk="ap_clk", rst="ap_rst_n", rst_active_low=True, ties={"cfg_en": "1'b0"},
+                    clip_frame_beats=8)
+    return model, {"A": a, "B": b}
+
+
+def test_top_and_testbench_share_fifo_names(tmp_path):
+    model, instances = _tiny_design()
+    top, info = render_top(model, instances, {"a/out": 3})
+    assert list(info["fifos"]) == ["in:0", "a/out"] and list(info["dwcs"]) == ["a/out"]
+    fifos = re.findall(r"^    axis_fifo #\(.*?\) (\w+) \(", top, re.S | re.M)
+    assert fifos == [fifo_instance("in:0"), fifo_instance("a/out")] == ["t_in_0_fifo", "t_a_out_fifo"]
+    assert "axis_dwc #(" in top and "clip_flags #(" in top and ".FILE(\"a.hex\")" in top
+    assert "{{4{1'b0}}, t_a_out_c_tdata}" in top  # B's 8-bit port carries 4-bit elements
+    assert "assign status_error = B_clip_overflow;" in top
+    manifest = write_rtl(model, instances, tmp_path / "rtl", {"a/out": 3})
+    assert (tmp_path / "rtl" / "tsmfpga_top.sv").read_text() == top
+    tb = render_tb(manifest, monitor_fifos=True)
+    assert sorted(set(re.findall(r"dut\.(\w+)\.", tb))) == sorted(fifos)
+    assert 'F in:0 %0d' in tb and 'F a/out %0d' in tb
+    plain = render_tb(manifest)
+    assert "dut." not in plain and "occ0" not in plain
+    assert not re.search(r"\{\{ |\{%|\{#", tb + top)  # nothing left unrendered
+
+
+def _contexts():
+    model, instances = _tiny_design()
+    top, _ = describe_top(model, instances, {})
+    tb = {"tb": "tsmfpga_tb", "top": "tsmfpga_top", "in_w": 8, "out_w": 4, "in_frame": 4,
+          "out_frame": 8, "monitor_fifos": True, "fifos": [{"tensor": "t", "instance": "t_fifo"}]}
+    build = {"board_name": "pynq-z2", "part": "xc7z020clg400-1",
+             "board_preset": "tul.com.tw:pynq-z2:part0:1.0", "clock_mhz": "100", "jobs": 4,
+             "bit_name": "tsmfpga", "artifact_dir": "..", "ps_ctrl_port": "M_AXI_GP0",
+             "ps_data_port": "S_AXI_HP0", "hdl_files": ["a.sv"], "data_files": ["a.hex"],
+             "in_w": 8, "out_w": 8, "in_frame_beats": 4, "out_frame_beats": 4, "in_bytes": 1,
+             "out_bytes": 1, "dma_in_bytes": 1, "dma_length_width": 26, "dma_mm2s_mm_bits": 32,
+             "dma_s2mm_mm_bits": 32, "ps_template": "ps_zynq7.tcl.j2", "xdc_name": "tsmfpga.xdc",
+             "synth_hook": "synth_pre.tcl"}
+    xdc = {"board_name": "pynq-z2", "part": "xc7z020clg400-1", "clock_mhz": "100",
+           "period_ns": "10", "ps_clock_pin": "FCLK_CLK0"}
+    return [
+        ("tsmfpga.hw", "tsmfpga_top.sv.j2", top),
+        ("tsmfpga.sim", "tb_stream.sv.j2", tb),
+        ("tsmfpga.hw.vivado", "build.tcl.j2", build),
+        ("tsmfpga.hw.vivado", "ps_zynq7.tcl.j2", {"clock_mhz": "100"}),
+        ("tsmfpga.hw.vivado", "ps_zynq_us.tcl.j2", {"clock_mhz": "100"}),
+        ("tsmfpga.hw.vivado", "synth_pre.tcl.j2", {"data_names": ["a.hex"]}),
+        ("tsmfpga.hw.vivado", "tsmfpga.xdc.j2", xdc),
+    ]
+
+
+@pytest.mark.parametrize("package,name,context", _contexts(), ids=lambda v: v if isinstance(v, str) else "")
+def test_missing_key_raises(package, name, context):
+    assert render(package, name, **context)  # the full context renders
+    for key in context:
+        partial = {k: v for k, v in context.items() if k != key}
+        with pytest.raises(TemplateError, match=rf"'{key}' is undefined"):
+            render(package, name, **partial)
+
+
+def test_missing_nested_key_raises():
+    """Strictness reaches into the structured description too (e.g. a FIFO entry without its
+    port map prefix)."""
+    model, instances = _tiny_design()
+    top, _ = describe_top(model, instances, {})
+    fifo = next(b for b in top["body"] if b["kind"] == "fifo")
+    del fifo["m"]
+    with pytest.raises(TemplateError, match="'m'"):
+        render("tsmfpga.hw", "tsmfpga_top.sv.j2", **top)
