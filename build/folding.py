@@ -5,7 +5,7 @@ graph it skips every node -- and knows nothing of ``TemporalShift``, so the fold
 It follows SetFolding's rules and constraints:
 
 * every layer gets the least parallelism (smallest PE*SIMD, valid divisors only) whose expected
-  cycles per frame (:func:`tsmfpga.flow.estimates.layer_cycles`) are <= the target cycles
+  cycles per frame (the op owner's ``cycles``, :mod:`tsmfpga.hw.ops`) are <= the target cycles
   ``clock / target_fps``; MVAU ties are broken by the cheaper analytical resource estimate;
 * MVAU: PE | MH, SIMD | MW. Thresholding / DuplicateStreams / ElementwiseAdd / GlobalAccPool:
   PE | channels. TemporalShift: PE | gcd(NumChannels, ShiftChannels). FMPadding and a dense
@@ -20,9 +20,12 @@ LUTRAM is over and BRAM has room. Otherwise :class:`FoldingError` names the
 resource, needed vs budget, and the largest consumer. Without a target the highest frame rate that
 fits is found by bisection over the achievable bottleneck cycle counts.
 
-MVAU nodes get ``tsmfpga_mac_impl`` = "dsp" | "lut" (and finn's ``resType``), ``ram_style``
-"block" | "distributed" for the weights; TemporalShift nodes ``tsmfpga_ram_style``. Folding changes
-no function: Python execution of the folded graph equals the unfolded one.
+The per-op knowledge (options, cycles, estimates, default decisions, which memories may move)
+belongs to the op owners (:mod:`tsmfpga.hw.ops`); this module is only the algorithm. Every decision
+is a declared node attribute the RTL backend honours: MVAU ``PE``, ``SIMD``, ``resType`` ("dsp" |
+"lut" MACs) and ``ram_style`` ("block" | "distributed" weights); TemporalShift ``PE`` and
+``ram_style`` (frame buffer); sliding windows ``SIMD``, ``parallel_window``, ``ram_style``. Folding
+changes no function: Python execution of the folded graph equals the unfolded one.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from dataclasses import asdict, dataclass, field
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
-from tsmfpga.flow import estimates as est
+from tsmfpga.hw.ops import estimate_layer, owner_for
+from tsmfpga.hw.ops.owner import RESOURCES
 
 #: resources checked against the budget (LUTRAM is a subset of LUT that only SLICEMs provide)
 CHECKED = ("LUT", "LUTRAM", "BRAM36", "DSP", "FF")
@@ -90,52 +94,19 @@ class FoldingResult:
 
 
 # ----------------------------------------------------------------------------- folding options
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, int(n) + 1) if n % d == 0]
-
-
 def _hw_nodes(model):
     from finn.util.fpgadataflow import is_fpgadataflow_node
 
     return [n for n in model.graph.node if is_fpgadataflow_node(n)]
 
 
-def _set(node, attrs: dict) -> None:
-    op = est.custom_op(node)
-    for k, v in attrs.items():
-        op.set_nodeattr(k, int(v))
-
-
 def _options(model, node) -> list[dict] | None:
     """Folding choices of a node, least parallel first (None: folded together with its consumer)."""
-    op = est.custom_op(node)
-    t = node.op_type
-    if t == "MVAU":
-        mh, mw = op.get_nodeattr("MH"), op.get_nodeattr("MW")
-        return [{"PE": p, "SIMD": s} for p in _divisors(mh) for s in _divisors(mw)]
-    if t in ("Thresholding", "DuplicateStreams", "GlobalAccPool"):
-        return [{"PE": p} for p in _divisors(op.get_nodeattr("NumChannels"))]
-    if t in ("ElementwiseAdd", "ElementwiseSub", "ElementwiseMul"):
-        return [{"PE": p} for p in _divisors(op.get_normal_output_shape()[-1])]
-    if t == "LabelSelect":
-        return [{"PE": p} for p in _divisors(op.get_nodeattr("Labels"))]
-    if t == "TemporalShift":
-        return [{"PE": p} for p in _divisors(math.gcd(op.get_nodeattr("NumChannels"),
-                                                      op.get_nodeattr("ShiftChannels")))]
-    if t == "FMPadding":
-        return [{"SIMD": s} for s in _divisors(op.get_nodeattr("NumChannels"))]
-    if t == "ConvolutionInputGenerator":
-        if op.get_nodeattr("depthwise"):
-            cons = model.find_consumer(node.output[0])
-            if cons is not None and cons.op_type == "Pool":
-                return None
-            return [{"SIMD": s} for s in _divisors(op.get_nodeattr("IFMChannels"))]
-        c = op.get_nodeattr("IFMChannels")
-        opts = [{"SIMD": s, "parallel_window": 0} for s in _divisors(c)]
-        return opts + [{"SIMD": c, "parallel_window": 1}]
-    if t == "Pool":
-        return [{"PE": p} for p in _divisors(op.get_nodeattr("Channels"))]
-    return []  # unknown op: keep its attributes, report its cycles
+    return owner_for(node).options(model, node)
+
+
+def _cycles(node) -> int:
+    return owner_for(node).cycles(node)[0]
 
 
 def _parallelism(opt: dict) -> int:
@@ -144,30 +115,16 @@ def _parallelism(opt: dict) -> int:
 
 
 def _apply_option(model, node, opt: dict) -> int:
-    """Set ``opt`` on ``node`` (and a depthwise SWG producer of a Pool); returns the cycles."""
-    _set(node, opt)
-    cyc = est.layer_cycles(node)[0]
-    if node.op_type == "Pool":
-        prod = model.find_producer(node.input[0])
-        if prod is not None and prod.op_type == "ConvolutionInputGenerator":
-            _set(prod, {"SIMD": opt["PE"]})
-            cyc = max(cyc, est.layer_cycles(prod)[0])
-    return cyc
+    """Set ``opt`` on ``node`` (its owner may fold a neighbour with it); returns the cycles."""
+    return owner_for(node).apply(model, node, opt)
 
 
 def _valid(node, opt) -> bool:
-    if node.op_type == "ConvolutionInputGenerator" and opt.get("parallel_window"):
-        try:
-            work = copy.deepcopy(node)
-            _set(work, opt)
-            return est.specialized(work, "rtl").select_impl_style() == "parallel"
-        except Exception:
-            return False
-    return True
+    return owner_for(node).valid(node, opt)
 
 
 def _cost(model, node, board) -> float:
-    r = est.estimate_layer(model, node, board)["resources"]
+    r = estimate_layer(model, node, board)["resources"]
     return r["LUT"] / board.lut + r["DSP"] / max(board.dsp, 1) + r["BRAM36"] / max(board.bram36, 1)
 
 
@@ -175,7 +132,7 @@ def _fold_node(model, node, target: int, board) -> tuple[int, dict]:
     """Least parallel valid option meeting ``target``; else the fastest. Returns (cycles, option)."""
     opts = _options(model, node)
     if opts is None or not opts:
-        return est.layer_cycles(node)[0], {}
+        return _cycles(node), {}
     scored = []
     for opt in sorted(opts, key=_parallelism):
         if not _valid(node, opt):
@@ -191,7 +148,7 @@ def _fold_node(model, node, target: int, board) -> tuple[int, dict]:
     if len(ties) > 1 and node.op_type == "MVAU":
         def cost(co):
             _apply_option(model, node, co[1])
-            est.set_raw_attr(node, est.MAC_IMPL_ATTR, "dsp")
+            owner_for(node).set_mac_impl(node, "dsp")
             return _cost(model, node, board)
         ties.sort(key=cost)
     _apply_option(model, node, ties[0][1])
@@ -207,7 +164,7 @@ def cycle_candidates(model) -> tuple[list[int], int, dict[str, int]]:
         opts = _options(m, n)
         if opts is None:
             continue  # folded with its consumer
-        reach = [_apply_option(m, n, o) for o in opts if _valid(n, o)] or [est.layer_cycles(n)[0]]
+        reach = [_apply_option(m, n, o) for o in opts if _valid(n, o)] or [_cycles(n)]
         cands.update(reach)
         mins[n.name] = min(reach)
         floor = max(floor, min(reach))
@@ -220,16 +177,12 @@ def _fmt(v) -> str:
 
 
 def _totals(layers) -> dict:
-    tot = {k: 0 for k in est.RESOURCES}
+    tot = {k: 0 for k in RESOURCES}
     for r in layers:
-        for k in est.RESOURCES:
+        for k in RESOURCES:
             tot[k] += r["resources"][k]
     tot["BRAM36"] = float(tot["BRAM36"])
     return tot
-
-
-def _capacity(board) -> dict:
-    return {"LUT": board.lut, "LUTRAM": board.lutram, "FF": board.ff, "BRAM36": board.bram36, "DSP": board.dsp}
 
 
 def _over(totals, budget) -> list[str]:
@@ -237,24 +190,19 @@ def _over(totals, budget) -> list[str]:
 
 
 def _estimate_all(model, board) -> list[dict]:
-    return [est.estimate_layer(model, n, board) for n in _hw_nodes(model)]
+    return [estimate_layer(model, n, board) for n in _hw_nodes(model)]
 
 
 def _assign_memories_and_macs(model, board) -> None:
-    """Default choices: DSP MACs where the DSP MVU can do them, cheaper memory per buffer."""
+    """Default decisions of every owner: DSP MACs where the DSP MVU can do them, cheaper memory
+    per buffer."""
     for n in _hw_nodes(model):
-        if n.op_type == "MVAU":
-            ok, _ = est.mvau_dsp_feasible(model, n, board.part)
-            impl = "dsp" if ok else "lut"
-            est.set_raw_attr(n, est.MAC_IMPL_ATTR, impl)
-            op = est.custom_op(n)
-            op.set_nodeattr("resType", impl)
-            op.set_nodeattr("ram_style", est.mvau_ram_style(n, board))
-        elif n.op_type == "ConvolutionInputGenerator":
-            est.custom_op(n).set_nodeattr("ram_style", est.swg_ram_style(n, board))
-        elif n.op_type == "TemporalShift":
-            style, _, _ = est._ts_memory(est.custom_op(n), None, board)
-            est.set_raw_attr(n, est.TS_RAM_ATTR, style)
+        owner_for(n).decide(model, n, board)
+
+
+def _movable(r) -> bool:
+    """A layer whose memory the repair loops may move between BRAM and LUTRAM."""
+    return owner_for(r["op"]).memory_attr is not None
 
 
 def _repair(model, board, budget) -> list[dict]:
@@ -268,13 +216,11 @@ def _repair(model, board, budget) -> list[dict]:
         if not dsp_layers:
             break
         n = nodes[dsp_layers[0]["name"]]
-        est.set_raw_attr(n, est.MAC_IMPL_ATTR, "lut")
-        est.custom_op(n).set_nodeattr("resType", "lut")
+        owner_for(n).set_mac_impl(n, "lut")
         layers = _estimate_all(model, board)
         tot = _totals(layers)
     while tot["BRAM36"] > budget["BRAM36"]:
-        movable = [r for r in layers if r["resources"]["BRAM36"] > 0 and r["op"] in
-                   ("MVAU", "ConvolutionInputGenerator", "TemporalShift")]
+        movable = [r for r in layers if r["resources"]["BRAM36"] > 0 and _movable(r)]
         if not movable:
             break
 
@@ -283,28 +229,24 @@ def _repair(model, board, budget) -> list[dict]:
             return bits / (r["resources"]["BRAM36"] * 36864)
         r = min(movable, key=efficiency)
         n = nodes[r["name"]]
-        if r["op"] == "TemporalShift":
-            est.set_raw_attr(n, est.TS_RAM_ATTR, "distributed")
-        else:
-            est.custom_op(n).set_nodeattr("ram_style", "distributed")
+        owner_for(n).set_ram_style(n, "distributed")
         layers = _estimate_all(model, board)
         tot = _totals(layers)
     tried = set()
     while tot["LUTRAM"] > budget["LUTRAM"]:  # the reverse: LUTRAM memories to BRAM while BRAM has room
         movable = [r for r in layers if r.get("ram_style") == "distributed" and r["name"] not in tried
-                   and r["op"] in ("MVAU", "ConvolutionInputGenerator", "TemporalShift")]
+                   and _movable(r)]
         if not movable:
             break
         r = max(movable, key=lambda r: r["resources"]["LUTRAM"])
         tried.add(r["name"])
         n = nodes[r["name"]]
-        set_style = (lambda s: est.set_raw_attr(n, est.TS_RAM_ATTR, s)) if r["op"] == "TemporalShift" \
-            else (lambda s: est.custom_op(n).set_nodeattr("ram_style", s))
-        set_style("block")
+        owner = owner_for(n)
+        owner.set_ram_style(n, "block")
         new_layers = _estimate_all(model, board)
         new_tot = _totals(new_layers)
         if new_tot["BRAM36"] > budget["BRAM36"] or new_tot["LUTRAM"] >= tot["LUTRAM"]:
-            set_style("distributed")
+            owner.set_ram_style(n, "distributed")
             continue
         layers, tot = new_layers, new_tot
     return layers
@@ -313,7 +255,7 @@ def _repair(model, board, budget) -> list[dict]:
 def _fit_message(what: str, board, totals, budget, budget_fraction, layers) -> str:
     worst = max(_over(totals, budget), key=lambda k: totals[k] / max(budget[k], 1e-9))
     top = max(layers, key=lambda r: r["resources"][worst])
-    cap = _capacity(board)[worst]
+    cap = board.capacity()[worst]
     return (f"{what} does not fit {board.name}: {worst} needed {_fmt(totals[worst])} > budget "
             f"{_fmt(budget[worst])} ({budget_fraction:.0%} of {_fmt(cap)}); largest consumer: "
             f"{top['name']} ({_fmt(top['resources'][worst])} {worst}). Lower the frame rate, raise "
@@ -326,7 +268,7 @@ def _fold_at(model: ModelWrapper, board, target_cycles: int, budget: dict, budge
     m = copy.deepcopy(model)
     for n in _hw_nodes(m):
         _fold_node(m, n, target_cycles, board)
-    misses = [(c, n.name) for n in _hw_nodes(m) if (c := est.layer_cycles(n)[0]) > target_cycles]
+    misses = [(c, n.name) for n in _hw_nodes(m) if (c := _cycles(n)) > target_cycles]
     if misses:
         cyc, name = max(misses)
         others = f" ({len(misses) - 1} more layers also miss it)" if len(misses) > 1 else ""
@@ -344,7 +286,7 @@ def _fold_at(model: ModelWrapper, board, target_cycles: int, budget: dict, budge
 def _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, limit,
             mins=None) -> FoldingResult:
     totals = _totals(layers)
-    cap = _capacity(board)
+    cap = board.capacity()
     ii = int(max(r["cycles"] for r in layers))
     ties = [r for r in layers if r["cycles"] == ii]
     # of equally slow layers, name one that cannot go faster (fully unfolded) if there is one
@@ -378,10 +320,10 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
     Without: the highest frame rate whose folding fits the budget. Returns (folded copy, result).
     """
     board = _board(board)
-    clock_mhz = float(clock_mhz or board.clock_mhz)
+    clock_mhz = board.clock(clock_mhz)
     if not 0 < budget_fraction <= 1:
         raise FoldingError(f"budget_fraction = {budget_fraction} must be in (0, 1]")
-    cap = _capacity(board)
+    cap = board.capacity()
     budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
               for k in CHECKED}
     clock_hz = clock_mhz * 1e6

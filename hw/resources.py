@@ -30,30 +30,18 @@ import json
 import time
 from pathlib import Path
 
+from tsmfpga.hw.ops import module_kinds
 from tsmfpga.hw.synth import YOSYS_FAMILY, SynthesisError, yosys_estimate
 
 #: resources reported everywhere (totals, instances, kinds)
 KEYS = ("LUT", "LUT_logic", "LUT_memory", "FF", "BRAM36", "RAMB18", "RAMB36", "DSP", "URAM",
         "CARRY4", "MUXF", "INV", "LATCH")
 
-#: kind of an instance by the module it instantiates (exact name, then name prefix)
-MODULE_KINDS = {
-    "mvau": "MVAU",
-    "pool": "Pool",
-    "duplicate_streams": "DuplicateStreams",
-    "temporal_shift": "TemporalShift",
-    "add_streams": "ElementwiseAdd",
-    "axis_fifo": "FIFO",
-    "axis_dwc": "DWC",
-    "clip_flags": "ClipFlags",
-}
-MODULE_PREFIX_KINDS = {
-    "ConvolutionInputGenerator": "ConvolutionInputGenerator",
-    "FMPadding": "FMPadding",
-    "Thresholding": "Thresholding",
-    "StreamingDataWidthConverter": "DWC",
-    "StreamingFIFO": "FIFO",
-}
+#: kind of an instance by the module it instantiates (exact name, then name prefix): the op
+#: owners' modules (``tsmfpga.hw.ops``) plus the stitcher's own infrastructure
+_OP_KINDS, _OP_PREFIX_KINDS = module_kinds()
+MODULE_KINDS = {**_OP_KINDS, "axis_fifo": "FIFO", "axis_dwc": "DWC", "clip_flags": "ClipFlags"}
+MODULE_PREFIX_KINDS = {**_OP_PREFIX_KINDS, "StreamingDataWidthConverter": "DWC", "StreamingFIFO": "FIFO"}
 
 
 def _kind(instance: str, module: str) -> str:
@@ -76,8 +64,9 @@ def _board_info(board) -> tuple[dict, str, str]:
         from tsmfpga.hw.boards import get_board
 
         board = get_board(board)
-    capacity = {"LUT": board.lut, "LUT_memory": board.lutram, "FF": board.ff,
-                "BRAM36": board.bram36, "DSP": board.dsp}
+    cap = board.capacity()
+    capacity = {"LUT": cap["LUT"], "LUT_memory": cap["LUTRAM"], "FF": cap["FF"],
+                "BRAM36": cap["BRAM36"], "DSP": cap["DSP"]}
     family = YOSYS_FAMILY.get(getattr(board, "family", "zynq7"))
     if family is None:
         raise SynthesisError(f"no yosys synth_xilinx family for board family {board.family!r}")

@@ -1,9 +1,9 @@
-"""Backend registry, the RTL instance description and the strict template filler."""
+"""The RTL instance description (what an op owner's backend returns, what the stitcher wires)
+and the strict template filler."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,29 +64,6 @@ class RtlInstance:
     clip_frame_beats: int | None = None
     #: cycles from input to output when not stalled, if known (for reports)
     latency_cycles: int | None = None
-
-
-BACKENDS: dict[str, Callable] = {}
-
-
-def register(*op_types: str):
-    def deco(fn):
-        for op in op_types:
-            if op in BACKENDS:
-                raise ValueError(f"backend for {op} registered twice")
-            BACKENDS[op] = fn
-        return fn
-
-    return deco
-
-
-def backend_for(node):
-    try:
-        return BACKENDS[node.op_type]
-    except KeyError:
-        raise BackendError(
-            f"node {node.name} ({node.op_type}): no RTL backend for this op type; "
-            f"supported: {', '.join(sorted(BACKENDS))}") from None
 
 
 _KEY = re.compile(r"\$\{(\w+)\}")

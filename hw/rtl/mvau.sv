@@ -41,6 +41,11 @@
 // MAC_IMPL "dsp": the products are `*` with use_dsp = "yes" (one product per DSP48E1, measured
 // with yosys); "lut": shift-and-add partial products in LUTs and carry chains (no DSP)
 // (simulation is identical); it is ignored with BINARY_XNOR = 1 (no multipliers).
+//
+// RAM_STYLE "block": the weight ROM carries (* rom_style = "block" *) (block RAM, read through
+// its output register); "distributed": (* rom_style = "distributed" *) (LUT memory plus the same
+// output register in flip-flops). Vivado and yosys synth_xilinx follow the attribute; simulation
+// is identical. Any other value is an elaboration error.
 
 `default_nettype none
 
@@ -61,7 +66,8 @@ module mvau #(
     parameter integer OUT_BITS = 2,        // bits per output lane (= ACC_BITS when NSTEPS = 0)
     parameter WEIGHT_FILE = "mvau_weights.hex",     // $readmemh file of the weight ROM
     parameter THRESH_FILE = "mvau_thresholds.hex",  // $readmemh file of the threshold ROM
-    parameter MAC_IMPL = "lut"             // "lut" or "dsp": use_dsp attribute on the products
+    parameter MAC_IMPL = "lut",            // "lut" or "dsp": use_dsp attribute on the products
+    parameter [8*11-1:0] RAM_STYLE = "block"  // weight ROM: "block" (BRAM) or "distributed" (LUTRAM)
 ) (
     input  wire                      clk,
     input  wire                      rst,  // synchronous, active high
@@ -101,11 +107,6 @@ module mvau #(
     localparam [SUM_W-1:0] ACT_S = ACT_VAL[SUM_W-1:0];
 
     // ------------------------------------------------------------------ memories
-    reg [W_WORD-1:0] wmem [0:W_DEPTH-1];
-    initial begin
-        $readmemh(WEIGHT_FILE, wmem);
-    end
-
     reg [IN_W-1:0] ibuf [0:SF-1];  // input vector buffer, written during nf = 0
 
     // ------------------------------------------------------------------ stage 0: step issue
@@ -137,12 +138,42 @@ module mvau #(
                 ibuf[sf] <= s_axis_tdata;
             end
             x1 <= nf0 ? s_axis_tdata : ibuf[sf];
-            w1 <= wmem[waddr];
             first1 <= (sf == {SF_W{1'b0}});
             last1 <= (sf == LAST_SF);
             nf1 <= nf;
         end
     end
+
+    // weight ROM, read into w1 together with the stage-1 operands; one declaration per RAM_STYLE
+    // so that the synthesis attribute is a constant
+    generate
+        if (RAM_STYLE == "distributed") begin : g_wrom_lut
+            (* rom_style = "distributed", ram_style = "distributed" *)
+            reg [W_WORD-1:0] wmem [0:W_DEPTH-1];
+            initial begin
+                $readmemh(WEIGHT_FILE, wmem);
+            end
+            always @(posedge clk) begin
+                if (fire) begin
+                    w1 <= wmem[waddr];
+                end
+            end
+        end else if (RAM_STYLE == "block") begin : g_wrom_bram
+            (* rom_style = "block", ram_style = "block" *)
+            reg [W_WORD-1:0] wmem [0:W_DEPTH-1];
+            initial begin
+                $readmemh(WEIGHT_FILE, wmem);
+            end
+            always @(posedge clk) begin
+                if (fire) begin
+                    w1 <= wmem[waddr];
+                end
+            end
+        end else begin : g_bad_ram_style
+            // RAM_STYLE must be "block" or "distributed": no such module exists, so elaboration stops
+            mvau_RAM_STYLE_must_be_block_or_distributed u_bad ();
+        end
+    endgenerate
 
     // ------------------------------------------------------------------ stage 2: products
     reg            first2, last2;

@@ -19,6 +19,11 @@
 // cycle n+1), full throughput of one beat per cycle. s_axis_tready = !m_axis_tvalid ||
 // m_axis_tready (combinational through this stage only); the buffer read data is held under
 // backpressure because the RAM is only enabled by an accepted beat.
+//
+// RAM_STYLE "block": the frame buffer carries (* ram_style = "block" *) (block RAM, read-first);
+// "distributed": (* ram_style = "distributed" *) (LUT RAM with a flip-flop read register).
+// Vivado and yosys synth_xilinx follow the attribute; simulation is identical. Any other value is
+// an elaboration error.
 
 `default_nettype none
 
@@ -27,7 +32,8 @@ module temporal_shift #(
     parameter integer SHIFT_CHANNELS = 2,  // K: leading channels taken from the previous frame (0 < K < C)
     parameter integer PE             = 1,  // channels per beat; must divide CHANNELS and SHIFT_CHANNELS
     parameter integer PIXELS         = 4,  // H * W pixels per frame
-    parameter integer DATA_BITS      = 4   // bits per channel
+    parameter integer DATA_BITS      = 4,  // bits per channel
+    parameter [8*11-1:0] RAM_STYLE   = "block"  // frame buffer: "block" (BRAM) or "distributed" (LUTRAM)
 ) (
     input  wire                      clk,
     input  wire                      rst,  // synchronous, active high
@@ -57,9 +63,7 @@ module temporal_shift #(
     localparam [GRP_W-1:0]  SHIFT_GRP  = SHIFT_GROUPS[GRP_W-1:0];  // fits: SHIFT_GROUPS < GROUPS
     localparam [ADDR_W-1:0] LAST_ADDR  = LAST_ADDR_I[ADDR_W-1:0];
 
-    // frame buffer: one word per (pixel, shifted channel group)
-    reg [WIDTH-1:0] mem [0:DEPTH-1];
-    reg [WIDTH-1:0] rd_data;
+    reg [WIDTH-1:0] rd_data;    // frame buffer read port (the buffer is declared below)
 
     reg [GRP_W-1:0]  grp;       // channel group of the next input beat
     reg [ADDR_W-1:0] addr;      // buffer address of the next shifted input beat
@@ -81,13 +85,33 @@ module temporal_shift #(
     assign m_axis_tlast  = out_last;
     assign m_axis_tuser  = out_user;
 
-    // read-first RAM: the old word is read while the new one is written to the same address
-    always @(posedge clk) begin
-        if (accept && is_shift) begin
-            rd_data <= mem[addr];
-            mem[addr] <= s_axis_tdata;
+    // frame buffer, one word per (pixel, shifted channel group): read-first RAM, the old word is
+    // read while the new one is written to the same address; one declaration per RAM_STYLE so
+    // that the synthesis attribute is a constant
+    generate
+        if (RAM_STYLE == "distributed") begin : g_buf_lut
+            (* ram_style = "distributed" *)
+            reg [WIDTH-1:0] mem [0:DEPTH-1];
+            always @(posedge clk) begin
+                if (accept && is_shift) begin
+                    rd_data <= mem[addr];
+                    mem[addr] <= s_axis_tdata;
+                end
+            end
+        end else if (RAM_STYLE == "block") begin : g_buf_bram
+            (* ram_style = "block" *)
+            reg [WIDTH-1:0] mem [0:DEPTH-1];
+            always @(posedge clk) begin
+                if (accept && is_shift) begin
+                    rd_data <= mem[addr];
+                    mem[addr] <= s_axis_tdata;
+                end
+            end
+        end else begin : g_bad_ram_style
+            // RAM_STYLE must be "block" or "distributed": no such module exists, so elaboration stops
+            temporal_shift_RAM_STYLE_must_be_block_or_distributed u_bad ();
         end
-    end
+    endgenerate
 
     always @(posedge clk) begin
         if (accept) begin

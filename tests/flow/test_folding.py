@@ -18,7 +18,7 @@ def hw_graph(tmp_path_factory):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from tsmfpga.core import toolenv
-    from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
+    from tsmfpga.flow.steps import front_end as to_hw_graph
 
     logging.getLogger("finn").setLevel(logging.ERROR)
     path = tmp_path_factory.mktemp("fold") / "step.onnx"
@@ -35,8 +35,8 @@ def board():
 
 
 def _folds(model) -> dict[str, tuple[int, int]]:
-    from tsmfpga.flow.estimates import fold_attrs
-    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+    from tsmfpga.hw.ops.owner import fold_attrs
+    from tsmfpga.core.graph import is_hw_node
 
     return {n.name: fold_attrs(n) for n in model.graph.node if is_hw_node(n)}
 
@@ -44,7 +44,7 @@ def _folds(model) -> dict[str, tuple[int, int]]:
 def _check_divisibility(model):
     from qonnx.custom_op.registry import getCustomOp
 
-    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+    from tsmfpga.core.graph import is_hw_node
 
     for n in model.graph.node:
         if not is_hw_node(n):
@@ -101,8 +101,8 @@ def test_fold_to_target(hw_graph, board):
 def test_estimates_per_op(hw_graph, board):
     from qonnx.custom_op.registry import getCustomOp
 
-    from tsmfpga.flow.estimates import estimate_layer
-    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+    from tsmfpga.hw.ops import estimate_layer
+    from tsmfpga.core.graph import is_hw_node
 
     seen = set()
     for n in hw_graph.graph.node:
@@ -125,7 +125,7 @@ def test_estimates_per_op(hw_graph, board):
 def test_impossible_targets(hw_graph, board):
     from tsmfpga.core.errors import UserFacingError
     from tsmfpga.flow.folding import FoldingError, fold
-    from tsmfpga.flow.transforms.tsm_frontend import is_hw_node
+    from tsmfpga.core.graph import is_hw_node
 
     names = [n.name for n in hw_graph.graph.node if is_hw_node(n)]
     with pytest.raises(FoldingError) as exc:
@@ -164,7 +164,8 @@ def test_no_target_finds_max_fps(hw_graph, board, budget_fraction):
 
 
 def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
-    from tsmfpga.flow.estimates import MAC_IMPL_ATTR, get_raw_attr
+    from qonnx.custom_op.registry import getCustomOp
+
     from tsmfpga.flow.folding import fold
 
     _, roomy = fold(hw_graph, board, CLOCK, target_fps=20000)
@@ -176,13 +177,13 @@ def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
     assert res.totals["LUT"] > roomy.totals["LUT"]
     nodes = {n.name: n for n in model.graph.node}
     for name in res.mac_impl["lut"]:
-        assert get_raw_attr(nodes[name], MAC_IMPL_ATTR) == "lut"
+        assert getCustomOp(nodes[name]).get_nodeattr("resType") == "lut"   # declared decision
         assert next(r for r in res.layers if r["name"] == name)["resources"]["DSP"] == 0
 
 
 def test_folding_keeps_function(hw_graph, board):
     from tsmfpga.flow.folding import fold
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip
+    from tsmfpga.core.clip import run_clip as run_hw_clip
 
     folded, _ = fold(hw_graph, board, CLOCK, target_fps=20000)
     assert _folds(folded) != _folds(hw_graph)

@@ -1,0 +1,223 @@
+"""Owners of the ops whose RTL comes from finn-plus' own generators (finn-rtllib):
+``ConvolutionInputGenerator`` (sliding window, SWG), ``FMPadding`` and ``Thresholding``.
+
+RTL: the node is specialized to its ``_rtl`` variant on a copy of the graph (SpecializeLayers with
+``preferred_impl_style = "rtl"``, once per graph: :class:`FinnRtlContext`) and finn-plus writes the
+wrapper (``generate_hdl``) into a scratch folder; the wrapper and its data files are read back,
+the finn-rtllib sources are listed by path. FINN wrappers use ``ap_clk`` / active-low ``ap_rst_n``
+and ``in0_V`` / ``out0_V`` streams padded to whole bytes; unused AXI-Lite inputs are tied to zero.
+Module names are the specialized node's (``<op>_rtl_<n>``): the resource kind is found by prefix.
+
+Folding: SWG dense SIMD | IFMChannels, then ``parallel_window`` at full SIMD (valid only where
+finn-plus picks the parallel implementation); depthwise SIMD | IFMChannels, or folded together
+with the Pool it feeds (see :mod:`tsmfpga.hw.ops.pool`). FMPadding SIMD | NumChannels.
+Thresholding PE | NumChannels. Cycles: finn-plus (the SWG's from ``ConvolutionInputGenerator_rtl``:
+the generic class returns 0).
+
+Estimate: SWG finn-plus ``ConvolutionInputGenerator_rtl`` LUT / BRAM (LUTRAM = LUT - 300 when
+distributed), FF base + stream width; its ``ram_style`` (declared finn attribute) defaults to the
+cheaper fraction of its board resource and the folder's BRAM<->LUTRAM repair may move it.
+Thresholding: finn-plus ``Thresholding_rtl`` memory LUT / BRAM + (tsmfpga formula) binary-search
+comparators PE*ceil(log2(steps+1))*(bits+2) LUT and FF. FMPadding (tsmfpga formula): LUT
+60 + SIMD*b (zero mux + counters), FF base.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import tempfile
+from pathlib import Path
+
+from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream
+from tsmfpga.hw.ops.owner import (
+    FINN,
+    OURS,
+    ChannelPEOwner,
+    OpOwner,
+    choose_ram_style,
+    custom_op,
+    divisors,
+    ff_base,
+    register,
+    set_attrs,
+    specialized,
+    stream_widths,
+)
+
+FINN_RTL_OPS = ("ConvolutionInputGenerator", "FMPadding", "Thresholding")
+_AXILITE_IN = re.compile(r"^\s*input\s+(?:wire\s+)?(?:\[[^\]]*\]\s*)?(s_axilite_\w+)", re.M)
+
+
+class FinnRtlContext:
+    """Specializes the FINN-RTL nodes of one graph once (SpecializeLayers runs on the whole graph)."""
+
+    def __init__(self, model, fpgapart: str, clk_ns: float):
+        from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+        self.fpgapart, self.clk_ns = fpgapart, clk_ns
+        spec = copy.deepcopy(model)
+        for n in spec.graph.node:
+            if n.op_type in FINN_RTL_OPS:
+                custom_op(n).set_nodeattr("preferred_impl_style", "rtl")
+        # only our FINN-RTL nodes matter; others may become _hls here, which we never use
+        self.model = spec.transform(SpecializeLayers(fpgapart))
+        self.by_output = {n.output[0]: n for n in self.model.graph.node}
+
+    def specialized(self, node):
+        spec = self.by_output.get(node.output[0])
+        if spec is None or not spec.op_type.endswith("_rtl"):
+            kind = spec.op_type if spec is not None else "nothing"
+            raise BackendError(f"node {node.name} ({node.op_type}): finn-plus has no RTL variant for "
+                               f"these attributes (specialized to {kind})")
+        return spec
+
+
+def rtl_context(model, fpgapart: str, clock_mhz: float) -> dict:
+    """What the RTL backends of one graph share (``ctx`` of :meth:`OpOwner.rtl`)."""
+    ctx = {}
+    if any(n.op_type in FINN_RTL_OPS for n in model.graph.node):
+        ctx["finn"] = FinnRtlContext(model, fpgapart, 1000.0 / clock_mhz)
+    return ctx
+
+
+def _finn_stream(inst, ind, is_input, model, tensor) -> Stream:
+    folded = inst.get_folded_input_shape(ind) if is_input else inst.get_folded_output_shape(ind)
+    padded = inst.get_instream_width_padded(ind) if is_input else inst.get_outstream_width_padded(ind)
+    p = f"in{ind}_V" if is_input else f"out{ind}_V"
+    return Stream(f"{p}_TDATA", f"{p}_TVALID", f"{p}_TREADY", int(folded[-1]),
+                  model.get_tensor_datatype(tensor).bitwidth(), int(padded))
+
+
+def finn_instance(model, node, ctx) -> RtlInstance:
+    """The finn-plus generated RTL of ``node`` (needs ``ctx["finn"]``, see :func:`rtl_context`)."""
+    finn_ctx: FinnRtlContext = ctx["finn"]
+    spec = finn_ctx.specialized(node)
+    inst = custom_op(spec)
+    with tempfile.TemporaryDirectory(prefix="tsmfpga-finnrtl-") as tmp:
+        inst.set_nodeattr("code_gen_dir_ipgen", tmp)
+        try:
+            inst.generate_hdl(finn_ctx.model, finn_ctx.fpgapart, finn_ctx.clk_ns)
+        except Exception as exc:
+            raise BackendError(f"node {node.name}: finn-plus RTL generation failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        gen = {p.name: p.read_text() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+        lib = [Path(f) for f in inst.get_rtl_file_list(abspath=True) if not f.startswith(tmp)]
+    top = next((t for name, t in gen.items() if name in (f"{spec.name}.v", f"{spec.name}_wrapper.v")), None)
+    if top is None:
+        raise BackendError(f"node {node.name}: finn-plus wrote no wrapper for {spec.name} ({sorted(gen)})")
+    ties = {p: "'0" for p in _AXILITE_IN.findall(top)}
+    return RtlInstance(
+        name=node.name, module=spec.name, params={},
+        inputs=[_finn_stream(inst, 0, True, model, node.input[0])],
+        outputs=[_finn_stream(inst, 0, False, model, node.output[0])],
+        clk="ap_clk", rst="ap_rst_n", rst_active_low=True, sources=lib, files=gen, ties=ties)
+
+
+class _FinnRtlOwner(OpOwner):
+    def rtl(self, model, node, ctx) -> RtlInstance:
+        return finn_instance(model, node, ctx)
+
+
+# ----------------------------------------------------------------------------- SWG
+def swg_ram_style(node, board) -> str:
+    """Default ``ram_style`` of the sliding window buffer (cheaper fraction of its resource)."""
+    spec = specialized(node, "rtl")
+    spec.set_nodeattr("ram_style", "block")
+    bram18 = int(spec.bram_estimation(board.part))
+    spec.set_nodeattr("ram_style", "distributed")
+    lut = int(spec.lut_estimation(board.part)) - 300
+    return choose_ram_style(bram18, lut, board)
+
+
+class SwgOwner(_FinnRtlOwner):
+    op_types = rtl_ops = ("ConvolutionInputGenerator",)
+    kind = "ConvolutionInputGenerator"
+    module_prefixes = ("ConvolutionInputGenerator",)
+    memory_attr = "ram_style"
+
+    def options(self, model, node):
+        op = custom_op(node)
+        if op.get_nodeattr("depthwise"):
+            cons = model.find_consumer(node.output[0])
+            if cons is not None and cons.op_type == "Pool":
+                return None
+            return [{"SIMD": s} for s in divisors(op.get_nodeattr("IFMChannels"))]
+        c = op.get_nodeattr("IFMChannels")
+        opts = [{"SIMD": s, "parallel_window": 0} for s in divisors(c)]
+        return opts + [{"SIMD": c, "parallel_window": 1}]
+
+    def valid(self, node, opt) -> bool:
+        if not opt.get("parallel_window"):
+            return True
+        try:
+            work = copy.deepcopy(node)
+            set_attrs(work, opt)
+            return specialized(work, "rtl").select_impl_style() == "parallel"
+        except Exception:
+            return False
+
+    def cycles(self, node):
+        return int(specialized(node, "rtl").get_exp_cycles()), \
+            f"{FINN} ConvolutionInputGenerator_rtl.get_exp_cycles"
+
+    def decide(self, model, node, board) -> None:
+        custom_op(node).set_nodeattr("ram_style", swg_ram_style(node, board))
+
+    def resources(self, model, node, board) -> dict:
+        part = board.part
+        spec = specialized(node, "rtl")
+        style = spec.get_nodeattr("ram_style")
+        lut = int(spec.lut_estimation(part))
+        lutram = lut - 300 if style == "distributed" else 0
+        bram18 = int(spec.bram_estimation(part))
+        return {"resources": {"LUT": lut, "FF": ff_base(spec) + spec.get_instream_width(),
+                              "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": lutram},
+                "models": {"LUT": f"{FINN} ConvolutionInputGenerator_rtl.lut_estimation",
+                           "BRAM36": f"{FINN} ConvolutionInputGenerator_rtl.bram_estimation / 2",
+                           "FF": OURS, "DSP": "none"},
+                "ram_style": style, "impl_style": spec.select_impl_style()}
+
+
+# ----------------------------------------------------------------------------- FMPadding
+class FMPaddingOwner(_FinnRtlOwner):
+    op_types = rtl_ops = ("FMPadding",)
+    kind = "FMPadding"
+    module_prefixes = ("FMPadding",)
+
+    def options(self, model, node):
+        return [{"SIMD": s} for s in divisors(custom_op(node).get_nodeattr("NumChannels"))]
+
+    def resources(self, model, node, board) -> dict:
+        op = custom_op(node)
+        iw, _ = stream_widths(op)
+        return {"resources": {"LUT": 60 + iw, "FF": ff_base(op), "BRAM36": 0, "DSP": 0, "LUTRAM": 0},
+                "models": {"LUT": OURS, "FF": OURS, "BRAM36": "none", "DSP": "none"}}
+
+
+# ----------------------------------------------------------------------------- Thresholding
+class ThresholdingOwner(_FinnRtlOwner, ChannelPEOwner):
+    op_types = rtl_ops = ("Thresholding",)
+    kind = "Thresholding"
+    module_prefixes = ("Thresholding",)
+
+    def resources(self, model, node, board) -> dict:
+        part = board.part
+        pe = custom_op(node).get_nodeattr("PE")
+        spec = specialized(node, "rtl")
+        mem_lut = int(math.ceil(spec.lut_estimation(part)))
+        bram18 = int(spec.bram_estimation(part))
+        a = spec.get_input_datatype(0).bitwidth()
+        stages = max(1, math.ceil(math.log2(spec.get_nodeattr("numSteps") + 1)))
+        comp = pe * stages * (a + 2)
+        return {"resources": {"LUT": mem_lut + comp, "FF": ff_base(spec) + pe * stages * (a + 2),
+                              "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": mem_lut},
+                "models": {"LUT": f"{FINN} Thresholding_rtl.lut_estimation (threshold memory) + {OURS} "
+                                  "PE*ceil(log2(steps+1))*(bits+2) (binary-search comparators)",
+                           "BRAM36": f"{FINN} Thresholding_rtl.bram_estimation / 2", "FF": OURS, "DSP": "none"}}
+
+
+SWG = register(SwgOwner())
+FMPADDING = register(FMPaddingOwner())
+THRESHOLDING = register(ThresholdingOwner())

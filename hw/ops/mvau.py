@@ -1,0 +1,277 @@
+"""Owner of ``MVAU`` (finn-plus MatrixVectorActivation) -> our ``hw/rtl/mvau.sv``.
+
+Folding: PE | MH, SIMD | MW (every pair; ties of equal PE*SIMD are broken by the folder with the
+cheaper estimate). Cycles: finn-plus ``MVAU.get_exp_cycles`` (MH/PE * MW/SIMD per vector).
+
+Decisions (declared finn attributes, honoured by the backend):
+
+* ``resType`` "dsp" | "lut" -> ``MAC_IMPL``: products as ``*`` (one DSP48E1 per product in
+  yosys) or shift-and-add logic. Default "dsp" where the DSP datapath can take the layer
+  (:func:`mvau_dsp_feasible`); the folder moves the largest DSP consumers to "lut" while DSPs are
+  over budget. "auto" (never folded) builds "dsp".
+* ``ram_style`` "block" | "distributed" -> ``RAM_STYLE``: the weight ROM's ``rom_style``
+  attribute. Default: the memory using the smaller fraction of its board resource
+  (:func:`~tsmfpga.hw.ops.owner.choose_ram_style`); the folder's BRAM<->LUTRAM repair moves it.
+  "auto" builds "block".
+
+Estimate: LUT finn-plus ``MVAU_hls.lut_estimation`` (FINN-R: 300 + 1.1*PE*(mult + adder tree +
+accumulator + threshold comparators/LUTRAM) + weight LUTRAM) with ``resType`` "dsp" (no multiplier
+LUTs) or "lut" (multiplier LUTs SIMD*(2*ceil((W+A)/6)-1)*(W+A) per PE); BRAM finn-plus
+``MVAU.bram_estimation`` (RAMB18 of the weight memory; 0 for LUTRAM); LUTRAM = weight memory
+PE*SIMD*W*ceil(WMEM/64) when distributed + thresholds 1.1*PE*(2^b-1)*acc*ceil(TMEM/64);
+DSP ("dsp" MACs) ceil(PE/lanes)*SIMD with lanes = 1 (one product per DSP48E1, measured with yosys;
+finn-plus' ``MVAU_rtl.dsp_estimation`` assumes packing and is kept as ``dsp_finn_estimate``);
+FF: base + PE*SIMD*(W+A) operand registers + 2*PE*acc_bits.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+from qonnx.core.datatype import DataType
+
+from tsmfpga.core.rtl import rtl_source
+from tsmfpga.hw.backend.base import BackendError, RtlInstance
+from tsmfpga.hw.ops.owner import (
+    FINN,
+    MAC_IMPLS,
+    OURS,
+    RAM_STYLES,
+    OpOwner,
+    axis_stream,
+    bits_signed,
+    choose_ram_style,
+    custom_op,
+    decision,
+    divisors,
+    ff_base,
+    hex_words,
+    pack,
+    register,
+    specialized,
+)
+
+
+# ----------------------------------------------------------------------------- estimate helpers
+def mvau_dsp_feasible(model, node, fpgapart: str) -> tuple[bool, str]:
+    """Should this MVAU's MACs go to DSP slices? Our RTL MVAU takes any signed-weight layer; the
+    DSP datapath limits and finn-plus' rule of LUT MACs below 4-bit operands still apply."""
+    from finn.util.basic import get_dsp_block, get_dsp_datapath_limits
+
+    op = custom_op(node)
+    idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
+    if op.get_nodeattr("binaryXnorMode"):
+        return False, "binary XNOR mode"
+    if not wdt.signed():
+        return False, "unsigned weights"
+    if idt.bitwidth() < 4 or wdt.bitwidth() < 4:
+        return False, "operands below 4 bits (finn-plus picks LUT MACs)"
+    max_act, max_w, max_acc = get_dsp_datapath_limits(get_dsp_block(fpgapart))
+    acc = op.get_accumulator_datatype().bitwidth() if hasattr(op, "get_accumulator_datatype") else 32
+    if idt.bitwidth() - int(idt.signed()) >= max_act or wdt.bitwidth() > max_w or acc > max_acc:
+        return False, "operand or accumulator wider than the DSP datapath"
+    return True, ""
+
+
+def mvau_dsp_lanes(model, node, fpgapart: str) -> int:
+    """MACs per DSP slice of our RTL MVAU (hw/rtl/mvau.sv): one product per DSP48E1, measured with
+    yosys synth_xilinx on the reference (373 products -> 373 DSP48E1). finn-rtllib's mvu.sv packs
+    several narrow MACs per slice, but finn-plus refuses it for our layers (embedded thresholds,
+    non-narrow weights on DSP48E1), so that packing is not available to this flow."""
+    return 1
+
+
+def _memories(op, ram_style: str) -> tuple[int, int]:
+    """(RAMB18, LUTRAM LUTs) of the weight memory under ``ram_style`` (finn-plus models)."""
+    saved = op.get_nodeattr("ram_style")
+    op.set_nodeattr("ram_style", "block")
+    bram18 = int(op.bram_estimation(None))
+    op.set_nodeattr("ram_style", saved)
+    pe, simd = op.get_nodeattr("PE"), op.get_nodeattr("SIMD")
+    wbits = op.get_input_datatype(1).bitwidth()
+    lut = int(pe * simd * wbits * math.ceil(op.calc_wmem() / 64))  # finn MVAU_hls c2 term
+    return (bram18, 0) if ram_style == "block" else (0, lut)
+
+
+def mvau_ram_style(node, board) -> str:
+    """Default ``ram_style`` of the weight ROM (cheaper fraction of its board resource)."""
+    op = custom_op(node)
+    bram18, _ = _memories(op, "block")
+    _, lut = _memories(op, "distributed")
+    return choose_ram_style(bram18, lut, board)
+
+
+def mvau_accumulator_range(weights: np.ndarray, idt: DataType, xnor: bool) -> tuple[int, int]:
+    """True range of the MVAU accumulator over all inputs the input type allows and the actual
+    weights (per output channel, the worst channel counts). XNOR mode: popcount 0..MW."""
+    mw = weights.shape[0]
+    if xnor:
+        return 0, mw
+    w = weights.astype(np.int64)
+    a, b = w * int(idt.min()), w * int(idt.max())
+    lo = np.minimum(a, b).sum(axis=0)
+    hi = np.maximum(a, b).sum(axis=0)
+    return int(lo.min()), int(hi.max())
+
+
+def widen_accumulator_outputs(model) -> list[dict]:
+    """An MVAU without activation outputs its accumulator; where finn-plus typed that output
+    narrower than the accumulator's true range (seen for XNOR layers: INT5 for a popcount of
+    0..16), retype it to the smallest integer type holding the range. Values do not change (the
+    Python execution already produces them); returns what was retyped."""
+    changed = []
+    for n in model.graph.node:
+        if n.op_type != "MVAU" or not custom_op(n).get_nodeattr("noActivation"):
+            continue
+        inst = custom_op(n)
+        w = model.get_initializer(n.input[1])
+        if w is None:
+            continue
+        lo, hi = mvau_accumulator_range(np.asarray(w), model.get_tensor_datatype(n.input[0]),
+                                        bool(inst.get_nodeattr("binaryXnorMode")))
+        old = model.get_tensor_datatype(n.output[0])
+        if old.allowed(lo) and old.allowed(hi):
+            continue
+        new = DataType[f"UINT{max(1, int(hi).bit_length())}"] if lo >= 0 else DataType[f"INT{bits_signed(lo, hi)}"]
+        model.set_tensor_datatype(n.output[0], new)
+        inst.set_nodeattr("outputDataType", new.name)
+        changed.append({"node": n.name, "from": old.name, "to": new.name, "range": [lo, hi]})
+    return changed
+
+
+def _mac_impl(node) -> str:
+    """The MAC decision of the estimate: ``resType`` ("auto" = "dsp", as the backend builds)."""
+    v = custom_op(node).get_nodeattr("resType")
+    return v if v in MAC_IMPLS else "dsp"
+
+
+# ----------------------------------------------------------------------------- the owner
+class MvauOwner(OpOwner):
+    op_types = ("MVAU",)
+    kind = "MVAU"
+    modules = ("mvau",)
+    rtl_ops = ("MVAU",)
+    memory_attr = "ram_style"
+
+    def options(self, model, node):
+        op = custom_op(node)
+        mh, mw = op.get_nodeattr("MH"), op.get_nodeattr("MW")
+        return [{"PE": p, "SIMD": s} for p in divisors(mh) for s in divisors(mw)]
+
+    def decide(self, model, node, board) -> None:
+        ok, _ = mvau_dsp_feasible(model, node, board.part)
+        op = custom_op(node)
+        op.set_nodeattr("resType", "dsp" if ok else "lut")
+        op.set_nodeattr("ram_style", mvau_ram_style(node, board))
+
+    def set_mac_impl(self, node, impl: str) -> None:
+        custom_op(node).set_nodeattr("resType", impl)
+
+    def resources(self, model, node, board) -> dict:
+        part = board.part
+        mac_impl = _mac_impl(node)
+        ram_style = custom_op(node).get_nodeattr("ram_style")
+        if ram_style not in RAM_STYLES:
+            ram_style = mvau_ram_style(node, board)
+        spec_node = copy.deepcopy(node)
+        hls = specialized(spec_node, "hls")
+        hls.set_nodeattr("ram_style", ram_style)
+        hls.set_nodeattr("mem_mode", "internal_decoupled")
+        hls.set_nodeattr("ram_style_thresholds", "distributed")
+        hls.set_nodeattr("resType", mac_impl)
+        lut = int(hls.lut_estimation(part))
+        bram18, lutram = _memories(hls, ram_style)
+        pe, simd = hls.get_nodeattr("PE"), hls.get_nodeattr("SIMD")
+        w, a = hls.get_input_datatype(1).bitwidth(), hls.get_input_datatype(0).bitwidth()
+        acc = hls.get_accumulator_datatype().bitwidth()
+        # thresholds stored in LUTRAM (finn's thr_luts term is part of the LUT figure)
+        if not hls.get_nodeattr("noActivation"):
+            b = hls.get_output_datatype().bitwidth()
+            lutram += int(1.1 * pe * (2**b - 1) * acc * math.ceil(hls.calc_tmem() / 64))
+        models = {"cycles": self.cycles(node)[1],
+                  "LUT": f"{FINN} MVAU_hls.lut_estimation(resType={mac_impl}, ram_style={ram_style})",
+                  "BRAM36": f"{FINN} MVAU.bram_estimation / 2",
+                  "FF": OURS}
+        dsp, dsp_finn = 0, 0
+        if mac_impl == "dsp":
+            lanes = mvau_dsp_lanes(model, node, part)
+            dsp = int(math.ceil(pe / lanes) * simd)
+            dsp_finn = int(specialized(spec_node, "rtl").dsp_estimation(part))
+            models["DSP"] = f"{OURS} ceil(PE/{lanes} lanes)*SIMD (finn-rtllib mvu.sv packing)"
+        else:
+            models["DSP"] = "LUT multipliers (0 DSP)"
+        ff = ff_base(hls) + pe * simd * (w + a) + 2 * pe * acc
+        return {"resources": {"LUT": lut, "FF": int(ff), "BRAM36": bram18 / 2, "DSP": dsp, "LUTRAM": lutram},
+                "models": models, "mac_impl": mac_impl, "ram_style": ram_style, "dsp_finn_estimate": dsp_finn,
+                "weight_bits": int(w * hls.get_nodeattr("MW") * hls.get_nodeattr("MH"))}
+
+    def rtl(self, model, node, ctx) -> RtlInstance:
+        inst = custom_op(node)
+        mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
+        simd, pe = inst.get_nodeattr("SIMD"), inst.get_nodeattr("PE")
+        xnor = bool(inst.get_nodeattr("binaryXnorMode"))
+        idt, wdt = model.get_tensor_datatype(node.input[0]), model.get_tensor_datatype(node.input[1])
+        odt = model.get_tensor_datatype(node.output[0])
+        weights = model.get_initializer(node.input[1])
+        if weights is None:
+            raise BackendError(f"node {node.name}: MVAU weights must be a constant initializer")
+        weights = np.asarray(weights)
+        if weights.shape != (mw, mh):
+            raise BackendError(f"node {node.name}: weights shape {weights.shape}, expected (MW, MH) = {(mw, mh)}")
+        if not np.array_equal(weights, np.round(weights)):
+            raise BackendError(f"node {node.name}: non-integer weights; streamline scales out first")
+        if wdt == DataType["BIPOLAR"] and not xnor:
+            wbits, wsigned = 2, True   # +-1 as 2-bit two's complement
+        elif xnor:
+            wbits, wsigned = 1, False
+        else:
+            wbits, wsigned = wdt.bitwidth(), wdt.signed()
+        if idt == DataType["BIPOLAR"] and not xnor:
+            raise BackendError(f"node {node.name}: bipolar inputs with non-bipolar weights are not supported")
+        if mw % simd or mh % pe:
+            raise BackendError(f"node {node.name}: SIMD={simd} must divide MW={mw} and PE={pe} MH={mh}")
+        nf, sf = mh // pe, mw // simd
+        lo, hi = mvau_accumulator_range(weights, idt, xnor)
+        if inst.get_nodeattr("noActivation"):
+            nsteps, thr_words, tbits = 0, None, 1
+            acc_bits = bits_signed(lo, hi)
+            if not (odt.allowed(lo) and odt.allowed(hi)):
+                raise BackendError(f"node {node.name}: output type {odt.name} narrower than the "
+                                   f"accumulator range [{lo}, {hi}]")
+        else:
+            thr = np.asarray(model.get_initializer(node.input[2]))
+            if thr.shape[0] == 1 and mh > 1:
+                thr = np.repeat(thr, mh, axis=0)
+            if not np.array_equal(thr, np.round(thr)):
+                raise BackendError(f"node {node.name}: non-integer thresholds (run RoundAndClipThresholds)")
+            thr = np.clip(thr.astype(np.int64), lo, hi + 1)   # outside the range: never / always
+            nsteps = thr.shape[1]
+            acc_bits = bits_signed(min(lo, int(thr.min())), max(hi, int(thr.max())))
+            tbits = acc_bits
+            thr_words = [pack([thr[n * pe + p, t] for p in range(pe) for t in range(nsteps)], tbits)
+                         for n in range(nf)]
+        w_words = [pack([weights[s * simd + j, n * pe + p] for p in range(pe) for j in range(simd)], wbits)
+                   for n in range(nf) for s in range(sf)]
+        impl = decision(node, "resType", MAC_IMPLS, "dsp")            # the folding's MAC choice
+        ram_style = decision(node, "ram_style", RAM_STYLES, "block")  # and weight memory choice
+        wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
+        files = {wfile: hex_words(w_words, pe * simd * wbits)}
+        if thr_words is not None:
+            files[tfile] = hex_words(thr_words, pe * nsteps * tbits)
+        else:
+            tfile = ""
+        return RtlInstance(
+            name=node.name, module="mvau",
+            params={"MW": mw, "MH": mh, "SIMD": simd, "PE": pe, "IN_BITS": 1 if xnor else idt.bitwidth(),
+                    "IN_SIGNED": int(idt.signed() and not xnor), "W_BITS": wbits, "W_SIGNED": int(wsigned),
+                    "BINARY_XNOR": int(xnor), "ACC_BITS": acc_bits, "NSTEPS": nsteps, "T_BITS": tbits,
+                    "ACT_VAL": int(inst.get_nodeattr("ActVal")), "OUT_BITS": odt.bitwidth(),
+                    "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "RAM_STYLE": ram_style},
+            inputs=[axis_stream(model, node, 0, True, "s_axis")],
+            outputs=[axis_stream(model, node, 0, False, "m_axis")],
+            sources=[rtl_source("mvau.sv")], files=files)
+
+
+MVAU = register(MvauOwner())
