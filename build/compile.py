@@ -71,20 +71,18 @@ def run_compile(cfg: CompileConfig, log=print) -> dict | None:
     except S.CheckFailed as exc:
         # a failed check: the report is written (marked failed, with the check's record), then raise
         report = build_report(exc.model, cfg, timings, status="failed", failed_step=current, error=str(exc))
-        write_json(report, out / "report.json")
-        write_json({"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"},
-                    out / "status.json")
+        write_json(out / "report.json", report)
+        write_json(out / "status.json", {"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"})
         raise
     except Exception as exc:
-        write_json({"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"},
-                    out / "status.json")
+        write_json(out / "status.json", {"status": "failed", "step": current, "error": f"{type(exc).__name__}: {exc}"})
         raise
     if names[-1] != all_names[-1]:
-        write_json({"status": "stopped", "step": names[-1]}, out / "status.json")
+        write_json(out / "status.json", {"status": "stopped", "step": names[-1]})
         return None
     report = build_report(model, cfg, timings)
     final = out / "model_hw.onnx"
     model.save(str(final))
-    write_json(report, out / "report.json")
-    write_json({"status": "complete", "step": names[-1]}, out / "status.json")
+    write_json(out / "report.json", report)
+    write_json(out / "status.json", {"status": "complete", "step": names[-1]})
     return report

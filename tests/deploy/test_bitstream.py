@@ -55,23 +55,21 @@ def test_bitstream_without_vivado(tsm_build, tmp_path):
     assert "resources (yosys)" in proc.stdout
 
 
-@pytest.mark.parametrize("board,part", [("zybo-z7-20", "xc7z020clg400-1"), ("ultra96-v2", "xczu3eg")])
-def test_other_boards_get_a_project(bitstream, tmp_path, board, part):
-    import shutil
-
+@pytest.mark.parametrize("board", ["zybo-z7-20", "ultra96-v2"])
+def test_bitstream_for_another_board_is_refused(bitstream, tmp_path, board):
+    """The design was folded for pynq-z2: a project for another board would describe hardware
+    folded against the wrong resources and clock. Refused, naming both boards, nothing written."""
     out, _ = bitstream
-    work = tmp_path / "b"
+    work = tmp_path / "build"
     shutil.copytree(out, work, ignore=shutil.ignore_patterns("sim", "fifo_sizing", "steps", "bitstream", "deploy"))
     proc = run_cli("bitstream", str(work), "--board", board, "--skip-estimate")
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    r = json.loads((work / "bitstream" / "report.json").read_text())
-    assert r["board"] == board and r["part"].startswith(part)
-    assert part in (work / "bitstream" / "vivado" / "build.tcl").read_text()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "folded for pynq-z2" in proc.stderr and board in proc.stderr
+    assert not (work / "bitstream" / "report.json").exists() and not (work / "deploy").exists()
 
 
-@pytest.mark.slow
 def test_over_capacity_names_the_largest_consumers(bitstream):
-    from tsmfpga.flow.bitstream import OverCapacityError, run_bitstream
+    from tsmfpga.deploy.bitstream import OverCapacityError, run_bitstream
     from tsmfpga.hw.boards import get_board
 
     out, _ = bitstream

@@ -32,12 +32,12 @@ def test_pack_unpack_round_trip(lanes, bits, signed):
         assert data.dtype == np.uint8 and data.shape == (f, beats, beat_bytes)
         np.testing.assert_array_equal(unpack_frames(data, lanes, bits, signed), vals)
         # layout: lane 0 at the LSBs of a little-endian beat, zero padded (= the harness' words)
-        from tsmfpga.sim import harness
+        from tsmfpga.core.streams import pack_beats, unpack_beats
 
-        words = harness.pack_beats(vals, lanes, bits)
+        words = pack_beats(vals, lanes, bits)
         got = [[int.from_bytes(data[i, j].tobytes(), "little") for j in range(beats)] for i in range(f)]
         assert got == [[int(w) for w in row] for row in words]
-        np.testing.assert_array_equal(harness.unpack_beats([w for row in got for w in row], lanes, bits, signed),
+        np.testing.assert_array_equal(unpack_beats([w for row in got for w in row], lanes, bits, signed),
                                       vals.reshape(-1))
 
 
@@ -159,9 +159,9 @@ def golden(tsm_build, clips):
     """Integer HW graph executed in Python (per-clip state) and the host scale / bias."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga.flow.rtlgen import hw_core
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip
-    from tsmfpga.flow.verify import _postproc
+    from tsmfpga.core.graph import hw_core
+    from tsmfpga.core.clip import run_clip as run_hw_clip
+    from tsmfpga.core.graph import output_affine as _postproc
 
     out, _ = tsm_build
     model = ModelWrapper(str(out / "model_hw.onnx"))

@@ -30,7 +30,7 @@ def deployed(tsm_build, tmp_path_factory):
 def test_accel_json_contents(deployed):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga.flow.verify import _postproc
+    from tsmfpga.core.graph import output_affine as _postproc
 
     out, d, cfg = deployed
     assert sorted(p.name for p in d.iterdir()) == ["README.md", "accel.json", "driver.py"]

@@ -124,3 +124,38 @@ def test_verify_inputs_npy_shape_checked(step_graph, tmp_path):
     proc = _cli("compile", str(step_graph), "--out", str(tmp_path / "b"), "--target-fps", "2000",
                 "--inputs", str(bad))
     assert proc.returncode == 2 and "x.npy" in proc.stderr and "shape" in proc.stderr
+
+
+def test_golden_mismatch_fails_the_compile(step_graph, build, tmp_path):
+    """Mutate the golden (one weight of the QONNX file) and re-verify the saved HW graph against it:
+    the compile exits non-zero, writes the report marked failed with the traces, and builds no RTL;
+    --allow-mismatch builds on and says so in the report."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = tmp_path / "b"
+    first = _cli("compile", str(step_graph), "--out", str(out), "--target-fps", "2000",
+                 "--verify-clips", "2", "--stop-step", "fold")
+    assert first.returncode == 0, first.stderr[-2000:]
+    proto = onnx.load(str(step_graph))
+    init = max((i for i in proto.graph.initializer if len(i.dims) == 4), key=lambda i: int(np.prod(i.dims)))
+    w = numpy_helper.to_array(init).copy()
+    w.reshape(-1)[:] = -w.reshape(-1)          # a different network with the same graph
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    mutated = tmp_path / "mutated.onnx"
+    onnx.save(proto, str(mutated))
+    proc = _cli("compile", str(mutated), "--out", str(out), "--target-fps", "2000", "--verify-clips", "2",
+                "--start-step", "verify_python", "--fifo-sizing", "analytical")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "NOT bit-exact" in proc.stderr and "--allow-mismatch" in proc.stderr
+    r = json.loads((out / "report.json").read_text())
+    assert r["status"] == "failed" and r["failed_step"] == "verify_python"
+    assert r["python_exec"]["bit_exact"] is False and r["python_exec"]["traces"]
+    assert json.loads((out / "status.json").read_text())["status"] == "failed"
+    assert not (out / "rtl").exists()
+    again = _cli("compile", str(mutated), "--out", str(out), "--target-fps", "2000", "--verify-clips", "2",
+                 "--start-step", "verify_python", "--fifo-sizing", "analytical", "--allow-mismatch")
+    assert again.returncode == 0, again.stderr[-2000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["status"] == "complete" and r["python_exec"]["bit_exact"] is False
+    assert "bit exact: False" in again.stdout

@@ -267,7 +267,7 @@ def test_zoo_compiles_bit_exact(name, tmp_path):
     assert (out / "steps" / "08_check_mapped.onnx").is_file()
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from tsmfpga.flow.transforms.tsm_frontend import POSTPROC_OPS, non_hw_nodes
+    from tsmfpga.core.graph import POSTPROC_OPS, non_hw_nodes
 
     hw = ModelWrapper(str(out / "model_hw.onnx"))
     assert non_hw_nodes(hw) == []

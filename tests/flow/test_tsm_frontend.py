@@ -24,7 +24,7 @@ def hw_graph(step_graph, tmp_path_factory):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from tsmfpga.core import toolenv
-    from tsmfpga.flow.transforms.tsm_frontend import to_hw_graph
+    from tsmfpga.flow.steps import front_end as to_hw_graph
 
     toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn"))
     return to_hw_graph(ModelWrapper(str(step_graph[0])))
@@ -80,7 +80,8 @@ def test_insert_temporal_shift_keeps_function(step_graph, tmp_path):
     from tsmfpga.core import toolenv
     from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, NormalizeTruncRounding
     from tsmfpga.flow.transforms.temporal_shift import InsertTemporalShift
-    from tsmfpga.flow.transforms.tsm_frontend import run_hw_clip, tidy_steps
+    from tsmfpga.core.clip import run_clip as run_hw_clip
+    from tsmfpga.flow.transforms.tsm_frontend import tidy_steps
     from tsmfpga.hw.ops import reset_state
 
     toolenv.prepare_finn_env(tmp_path)
@@ -107,7 +108,7 @@ def test_insert_temporal_shift_keeps_function(step_graph, tmp_path):
 
 
 def test_tsm_step_graph_to_hw_layers(hw_graph):
-    from tsmfpga.flow.transforms.tsm_frontend import non_hw_nodes, op_histogram, postproc_nodes
+    from tsmfpga.core.graph import non_hw_nodes, op_histogram, postproc_nodes
 
     hist = op_histogram(hw_graph)
     print("HW graph:", hist)
@@ -126,8 +127,8 @@ def test_hw_graph_equals_golden_on_clips(step_graph, hw_graph):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from tsmfpga.flow.transforms.tsm_frontend import postproc_nodes, run_hw_clip, split_postproc
-    from tsmfpga.quant.export import run_step_graph
+    from tsmfpga.core.graph import postproc_nodes, split_postproc
+    from tsmfpga.core.clip import run_clip as run_hw_clip
 
     path, state_shapes = step_graph
     golden_model = ModelWrapper(str(path))
@@ -139,7 +140,7 @@ def test_hw_graph_equals_golden_on_clips(step_graph, hw_graph):
 
     mismatches, total, worst_logit, worst_acc = 0, 0, 0.0, 0.0
     for clip in _clips(0):
-        golden = run_step_graph(golden_model, clip / 255.0, state_shapes)  # (T, K) float
+        golden = np.stack([o.reshape(-1) for o in run_hw_clip(golden_model, [f[None] for f in (clip / 255.0)])])
         accs = run_hw_clip(hw, [f.transpose(1, 2, 0)[None] for f in clip])  # NHWC pixel codes
         for t, acc in enumerate(accs):
             acc = acc.reshape(-1)

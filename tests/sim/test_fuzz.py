@@ -65,8 +65,8 @@ def _check(n: dict) -> None:
     from tsmfpga.flow.compile import run_compile
     from tsmfpga.flow.config import CompileConfig
     from tsmfpga.flow.folding import FoldingError
-    from tsmfpga.flow.rtlgen import hw_core
-    from tsmfpga.sim.fullsim import simulate_hw_graph
+    from tsmfpga.core.graph import hw_core
+    from tsmfpga.flow.rtlgen import simulate_hw_graph
 
     with tempfile.TemporaryDirectory(prefix="tsmfpga-fuzz-") as tmp:
         tmp = Path(tmp)
