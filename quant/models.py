@@ -1,6 +1,6 @@
 """One ResNet-style 2D backbone used three ways: TSN (no shift), float TSM, quantized TSM.
 
-Hardware-friendly by construction (see DESIGN.md, "Temporal shift"):
+Hardware-friendly by construction (README, "Stage 1: QAT", "Models"):
 
 * the input quantizer is unsigned 8-bit with a constant scale of 1/255, so the integer code of a
   pixel ``p`` fed as ``p / 255`` is ``p`` itself;

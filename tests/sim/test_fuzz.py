@@ -1,8 +1,14 @@
-"""Property-based RTL check: random small TSM / CNN networks (conv, max pool, global average pool,
-FC, temporal shift, residual; random bit widths, channel counts, clip lengths and foldings) are
-trained for a few steps, exported, compiled and their stitched RTL simulated under random
-valid/ready: always bit-exact with the integer HW graph, and the HW graph with the QONNX golden.
-The CI tier runs 2 examples; `make fuzz` runs 200 (--fuzz-examples)."""
+"""Property-based RTL check: hypothesis draws random small quantized TSMs (conv, max pool, global
+average pool, FC, temporal shift, residual blocks; random input channels, stage widths, activation
+and weight bit widths, class count, clip length, target fps and so folding, valid/ready
+probabilities, seed). The networks are not trained: weights keep their seeded random
+initialization, and three train-mode forward passes on random clips (no gradient step) only move
+the BatchNorm running statistics and the activation quantizers' scale statistics off their
+defaults. Each network is exported as a QONNX step graph and compiled (a target the board cannot
+meet is skipped, not a counterexample); the compiled HW graph must match the QONNX golden in
+Python (the compile's own check), and its stitched RTL, simulated on Verilator on 2 random clips
+under random valid/ready, must be bit-exact with the HW graph's Python execution and never
+deadlock. The CI tier runs 2 examples; `make fuzz` runs 200 (--fuzz-examples)."""
 
 from __future__ import annotations
 
