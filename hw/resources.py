@@ -44,6 +44,11 @@ MODULE_KINDS = {**_OP_KINDS, "axis_fifo": "FIFO", "axis_dwc": "DWC", "clip_flags
 MODULE_PREFIX_KINDS = {**_OP_PREFIX_KINDS, "StreamingDataWidthConverter": "DWC", "StreamingFIFO": "FIFO"}
 
 
+#: defines of every yosys run on our RTL (mvau.sv: a "distributed" weight ROM is rom_style
+#: "logic" for yosys, which has no LUT-RAM mapping for ROMs)
+YOSYS_DEFINES = ("TSMFPGA_YOSYS",)
+
+
 def _kind(instance: str, module: str) -> str:
     if module in MODULE_KINDS:
         return MODULE_KINDS[module]
@@ -94,7 +99,7 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
     work.mkdir(parents=True, exist_ok=True)
 
     est = yosys_estimate(top, sources, work, data_files=data, flatten=False, family=family,
-                         timeout=timeout)
+                         timeout=timeout, defines=YOSYS_DEFINES)
 
     declared = {i["name"]: i for i in manifest.get("instances", [])}
     modules: dict[str, dict] = {}

@@ -43,9 +43,10 @@
 // (simulation is identical); it is ignored with BINARY_XNOR = 1 (no multipliers).
 //
 // RAM_STYLE "block": the weight ROM carries (* rom_style = "block" *) (block RAM, read through
-// its output register); "distributed": (* rom_style = "distributed" *) (LUT memory plus the same
-// output register in flip-flops). Vivado and yosys synth_xilinx follow the attribute; simulation
-// is identical. Any other value is an elaboration error.
+// its output register); "distributed": (* rom_style = "distributed" *) (LUTs, read asynchronously
+// into the same output register in flip-flops; with TSMFPGA_YOSYS defined, as our yosys estimates
+// do, rom_style = "logic", since yosys synth_xilinx maps no ROM to LUT RAM). Vivado and yosys
+// follow the attribute; simulation is identical. Any other value is an elaboration error.
 
 `default_nettype none
 
@@ -148,14 +149,22 @@ module mvau #(
     // so that the synthesis attribute is a constant
     generate
         if (RAM_STYLE == "distributed") begin : g_wrom_lut
-            (* rom_style = "distributed", ram_style = "distributed" *)
+            // asynchronous ROM read (LUTs) into the w1 register. yosys synth_xilinx has no LUT-RAM
+            // mapping for a ROM (a forced "distributed" ROM is an error): our yosys estimates define
+            // TSMFPGA_YOSYS and get "logic", which is what a distributed ROM is (LUTs)
+`ifdef TSMFPGA_YOSYS
+            (* rom_style = "logic" *)
+`else
+            (* rom_style = "distributed" *)
+`endif
             reg [W_WORD-1:0] wmem [0:W_DEPTH-1];
             initial begin
                 $readmemh(WEIGHT_FILE, wmem);
             end
+            wire [W_WORD-1:0] wrd = wmem[waddr];
             always @(posedge clk) begin
                 if (fire) begin
-                    w1 <= wmem[waddr];
+                    w1 <= wrd;
                 end
             end
         end else if (RAM_STYLE == "block") begin : g_wrom_bram

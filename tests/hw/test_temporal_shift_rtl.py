@@ -12,7 +12,7 @@ TB_DIR = Path(__file__).parent / "tb"
     "params",
     [
         {"CHANNELS": 8, "SHIFT_CHANNELS": 2, "PE": 1, "PIXELS": 6, "DATA_BITS": 4},
-        {"CHANNELS": 16, "SHIFT_CHANNELS": 4, "PE": 2, "PIXELS": 5, "DATA_BITS": 3},
+        {"CHANNELS": 16, "SHIFT_CHANNELS": 4, "PE": 2, "PIXELS": 5, "DATA_BITS": 3, "RAM_STYLE": "\"distributed\""},
     ],
     ids=["c8k2pe1p6b4", "c16k4pe2p5b3"],
 )
