@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from model_zoo import TSM_T
 
-# (description, predicate picking the first node of the chain, chain length)
+# (description, predicate picking the first node of the chain, chain length; 0: the whole
+# residual block that node opens, see _residual_block)
 KINDS = {
     "fmpadding": ("FMPadding", 1),
     "swg": ("ConvolutionInputGenerator", 1),       # a non-depthwise (conv) window generator
@@ -18,7 +19,34 @@ KINDS = {
     "temporal_shift": ("TemporalShift", 1),
     "swg_pool": ("ConvolutionInputGenerator:depthwise", 2),   # max pool: SWG (depthwise) + Pool
     "swg_avgpool": ("ConvolutionInputGenerator:depthwise:last", 2),
+    # DuplicateStreams + ElementwiseAdd (add_streams) with the branch between them (temporal
+    # shift, convs) and the skip edge: both residual stream ops in one stitched cut
+    "residual_block": ("DuplicateStreams", 0),
+    "residual_block_last": ("DuplicateStreams:last", 0),
 }
+
+
+def _residual_block(model, dup):
+    """The nodes from DuplicateStreams ``dup`` to the ElementwiseAdd that joins its two outputs
+    (branch and skip edge), in graph order: a cut with one input and one output."""
+    inside, add, todo = {dup.name}, None, list(dup.output)
+    while todo:
+        for n in model.find_consumers(todo.pop()):
+            if n.op_type == "ElementwiseAdd":
+                assert add is None or add.name == n.name, "block joins at two adds"
+                add = n
+            elif n.name not in inside:
+                inside.add(n.name)
+                todo.extend(n.output)
+    assert add is not None, f"{dup.name} reaches no ElementwiseAdd"
+    inside.add(add.name)
+    nodes = [n for n in model.graph.node if n.name in inside]
+    produced = {t for n in nodes for t in n.output}
+    for n in nodes[1:]:     # closed: every streamed input comes from inside the cut
+        streamed = [t for t in n.input if model.get_initializer(t) is None]
+        assert set(streamed) <= produced, f"{n.name} reads {set(streamed) - produced} from outside"
+    assert nodes[0].name == dup.name and nodes[-1].name == add.name
+    return nodes
 
 
 def _pick(model, key):
@@ -45,7 +73,7 @@ def test_layer_rtl_matches_python(kind, tsm_build, tmp_path):
     core = hw_core(ModelWrapper(str(out / "model_hw.onnx")))
     key, length = KINDS[kind]
     first = _pick(core, key)
-    chain = [first]
+    chain = [first] if length else _residual_block(core, first)
     while len(chain) < length:
         chain.append(core.find_consumer(chain[-1].output[0]))
     sub = subgraph(core, [n.name for n in chain])
