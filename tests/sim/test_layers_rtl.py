@@ -65,8 +65,9 @@ def test_layer_rtl_matches_python(kind, tsm_build, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from tsmfpga.core import toolenv
-    from tsmfpga.flow.rtlgen import hw_core, subgraph
-    from tsmfpga.sim.fullsim import simulate_hw_graph
+    from tsmfpga.core.graph import hw_core
+    from tsmfpga.flow.rtlgen import subgraph
+    from tsmfpga.flow.rtlgen import simulate_hw_graph
 
     out, _ = tsm_build
     toolenv.prepare_finn_env(tmp_path)
