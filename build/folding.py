@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.ops import estimate_layer, owner_for
 from tsmfpga.hw.ops.owner import RESOURCES
 
@@ -305,8 +306,6 @@ def _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, targe
 
 def _board(board):
     if isinstance(board, str):
-        from tsmfpga.hw.boards import get_board
-
         return get_board(board)
     return board
 

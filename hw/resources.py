@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from tsmfpga.hw.ops import module_kinds
+from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.synth import YOSYS_FAMILY, SynthesisError, yosys_estimate
 
 #: resources reported everywhere (totals, instances, kinds)
@@ -66,8 +67,6 @@ def _pick(d: dict) -> dict:
 
 def _board_info(board) -> tuple[dict, str, str]:
     if isinstance(board, str):
-        from tsmfpga.hw.boards import get_board
-
         board = get_board(board)
     cap = board.capacity()
     capacity = {"LUT": cap["LUT"], "LUT_memory": cap["LUTRAM"], "FF": cap["FF"],
