@@ -20,13 +20,10 @@ from tsmfpga.core.clip import run_clips
 from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import get_meta
 from tsmfpga.core.streams import clip_starts
-from tsmfpga.hw.fifos import addr_width_for
-from tsmfpga.hw.stitch import edges
-from tsmfpga.sim import harness
-
+from tsmfpga.hw.fifos import addr_width_for, analytical_depths
 from tsmfpga.hw.ops import owner_for, rtl_context
-from tsmfpga.hw.fifos import analytical_depths
-from tsmfpga.hw.stitch import write_rtl
+from tsmfpga.hw.stitch import edges, write_rtl
+from tsmfpga.sim import harness
 
 
 def build_instances(model: ModelWrapper, fpgapart: str, clock_mhz: float) -> dict:
@@ -119,3 +116,22 @@ def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
     for p in model.model.metadata_props:
         sub.set_metadata_prop(p.key, p.value)
     return sub
+
+
+def simulate_hw_graph(core: ModelWrapper, clips: np.ndarray, work: Path, fpgapart: str = "xc7z020clg400-1",
+                      clock_mhz: float = 100.0, simulator: str = "verilator", p_valid: int = 256,
+                      p_ready: int = 256, seed: int = 1, fifo_sizing: str = "analytical", log=print) -> dict:
+    """Generate, build and simulate the RTL of a HW-only graph on ``clips`` (N, T, *input shape of
+    the graph) and compare with its Python execution (the clip runner). For per-layer tests and
+    fuzzing."""
+    work = Path(work)
+    manifest = generate_rtl(core, work / "rtl", fpgapart, clock_mhz, fifo_sizing=fifo_sizing, log=log)
+    expected = run_clips(core, clips, prepare=lambda f: f).astype(np.int64)
+    n, t = clips.shape[:2]
+    exe = harness.build(work / "rtl", manifest, work, simulator, log=log)
+    got, run = harness.stream(exe, work / "rtl", work, manifest, clips.reshape(n * t, -1), clip_starts(n, t),
+                              simulator=simulator, seed=seed, p_valid=p_valid, p_ready=p_ready)
+    exp = expected.reshape(-1)
+    mism = int(np.sum(got[: exp.size] != exp[: got.size])) + abs(got.size - exp.size)
+    return {"mismatches": mism, "values": int(exp.size), "got": got, "expected": exp, "run": run,
+            "manifest": manifest}
