@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.records import Folding
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.ops import estimate_layer, owner_for
 from tsmfpga.hw.ops.owner import RESOURCES
@@ -54,27 +55,10 @@ class FoldingError(UserFacingError):
 
 
 @dataclass
-class FoldingResult:
-    layers: list[dict]
-    ideal_ii_cycles: int
-    bottleneck: str
-    fps_estimate: float
-    totals: dict
-    budget: dict
-    capacity: dict
-    utilization: dict
-    target_fps: float | None
-    board: str = ""
-    clock_mhz: float = 0.0
-    budget_fraction: float = 0.8
-    target_cycles: int | None = None
-    mac_impl: dict = field(default_factory=dict)
-    limit: dict = field(default_factory=dict)
-    source: str = "analytical"
-    units: dict = field(default_factory=lambda: dict(UNITS))
+class FoldingResult(Folding):
+    """The folding record (:class:`tsmfpga.core.records.Folding`) with its units and a table."""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    units: dict = field(default_factory=lambda: dict(UNITS))
 
     def table(self) -> str:
         """Human-readable per-layer table."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tsmfpga.core import templates
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.records import RtlManifest
 from tsmfpga.core.rtl import rtl_source
 
 #: the command to run in ``out_dir``
@@ -66,26 +67,11 @@ def _pow2_at_least(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def _read_manifest(rtl: Path) -> dict:
-    path = rtl / "manifest.json"
-    if not path.is_file():
-        raise UserFacingError(f"{path} not found: compile the model first (it writes DIR/rtl)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserFacingError(f"{path}: not valid JSON ({err})") from None
-    for key in ("top", "files", "input", "output"):
-        if key not in manifest:
-            raise UserFacingError(f"{path}: key {key!r} missing; recompile the model")
-    if manifest["top"] != "tsmfpga_top":
-        raise UserFacingError(f"{path}: top is {manifest['top']!r}; tsmfpga_accel instantiates "
+def _read_manifest(rtl: Path) -> RtlManifest:
+    manifest = RtlManifest.load(rtl)
+    if manifest.top != "tsmfpga_top":
+        raise UserFacingError(f"{rtl / 'manifest.json'}: top is {manifest.top!r}; tsmfpga_accel instantiates "
                               "'tsmfpga_top'")
-    for side in ("input", "output"):
-        for field in ("width", "frame_beats"):
-            value = manifest[side].get(field)
-            if not isinstance(value, int) or value <= 0:
-                raise UserFacingError(f"{path}: {side}.{field} must be a positive integer, "
-                                      f"got {value!r}")
     return manifest
 
 
@@ -126,7 +112,7 @@ def write_project(build_dir: Path, board, out_dir: Path, clock_mhz: float) -> di
     rtl = Path(build_dir) / "rtl"
     manifest = _read_manifest(rtl)
 
-    hdl = [_check_name(str(name), rtl / "manifest.json") for name in manifest["files"]]
+    hdl = [_check_name(str(name), rtl / "manifest.json") for name in manifest.files]
     if len(set(hdl)) != len(hdl):
         raise UserFacingError(f"{rtl / 'manifest.json'}: a file is listed twice in 'files'")
     for name in hdl:
@@ -144,8 +130,8 @@ def write_project(build_dir: Path, board, out_dir: Path, clock_mhz: float) -> di
             continue  # HDL not in the manifest is not part of the design
         (headers if path.suffix in HEADER_EXT else data).append(_check_name(name, path))
 
-    in_w, out_w = manifest["input"]["width"], manifest["output"]["width"]
-    in_beats, out_beats = manifest["input"]["frame_beats"], manifest["output"]["frame_beats"]
+    in_w, out_w = manifest.input.width, manifest.output.width
+    in_beats, out_beats = manifest.input.frame_beats, manifest.output.frame_beats
     in_bytes = -(-in_w // 8)
     out_bytes = _pow2_at_least(-(-out_w // 8))
     dma_in_bytes = _pow2_at_least(in_bytes)

@@ -132,19 +132,27 @@ class Folding(Record):
 class StreamPort(Record):
     """One AXI-Stream end of the stitched top."""
 
-    #: graph tensor carried
-    tensor: str
     #: elements per beat, bits per element, tdata width
     lanes: int
     elem_bits: int
     width: int
     #: beats per frame
     frame_beats: int
-    #: qonnx DataType name of the elements
-    dtype: str
+    #: graph tensor carried
+    tensor: str = ""
+    #: qonnx DataType name of the elements ("" in hand-written manifests: no stream encoding)
+    dtype: str = ""
     version: int = SCHEMA_VERSION
 
+    def __post_init__(self):
+        for name in ("lanes", "elem_bits", "width", "frame_beats"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise RecordError(f"stream port {self.tensor!r}: {name} must be a positive integer, got {value!r}")
+
     def encoding(self) -> Encoding:
+        if not self.dtype:
+            raise RecordError(f"stream port {self.tensor!r}: no dtype in the manifest; recompile")
         return Encoding.of(self.dtype)
 
 
