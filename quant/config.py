@@ -45,6 +45,21 @@ class DataConfig:
     video_root: str | None = None
     #: skip unreadable videos (counted in the report) instead of stopping
     skip_corrupt: bool = False
+    #: dataset recipe (task "video"): "folders" (one folder per class, seeded 70/15/15 split),
+    #: "ucf101" (official trainlist0X/testlist0X), "hmdb51" (official *_test_splitX.txt, 1 = train,
+    #: 2 = test, 0 = unused) or "dcsass" (Labels/*.csv, binary normal vs event). See quant/data/recipes.py
+    dataset: str = "folders"
+    #: official split number (ucf101 and hmdb51: 1, 2 or 3)
+    split: int = 1
+    #: folder of the split lists; None => the recipe's default under video_root
+    #: (ucf101: ucfTrainTestlist, hmdb51: testTrainMulti_7030_splits, dcsass: Labels)
+    split_dir: str | None = None
+    #: fraction of the official training list held out (seeded) for validation (ucf101, hmdb51)
+    val_fraction: float = 0.15
+    #: DataLoader worker processes decoding videos (0 = decode in the main process)
+    decode_workers: int = 0
+    #: optional folder of pre-extracted frames (resized, per video); filled on first use, reused after
+    frame_cache: str | None = None
 
 
 @dataclass
@@ -67,8 +82,12 @@ class TrainConfig:
     weight_decay: float = 5e-4
     #: batches of the training set used to calibrate activation scales before QAT
     calib_batches: int = 20
-    #: torch CPU threads
+    #: torch CPU threads (per process; under torchrun divided by the processes of the node)
     threads: int = 2
+    #: "auto" (CUDA when present, else CPU), "cpu" or "cuda"
+    device: str = "auto"
+    #: bfloat16 autocast for the float phases on CUDA (QAT phases always run in float32)
+    amp: bool = False
 
 
 @dataclass
@@ -196,6 +215,14 @@ def validate(cfg: QATConfig) -> None:
         raise ConfigError(f"data.task = {cfg.data.task!r}; use 'motion' or 'video'")
     if cfg.data.task == "video" and not cfg.data.video_root:
         raise ConfigError("data.task = 'video' needs data.video_root (a dataset folder)")
+    if cfg.data.dataset not in ("folders", "ucf101", "hmdb51", "dcsass"):
+        raise ConfigError(f"data.dataset = {cfg.data.dataset!r}; use folders, ucf101, hmdb51 or dcsass")
+    if not 0 < cfg.data.val_fraction < 1:
+        raise ConfigError("data.val_fraction must be between 0 and 1")
+    if cfg.data.decode_workers < 0:
+        raise ConfigError("data.decode_workers must be >= 0")
+    if cfg.train.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"train.device = {cfg.train.device!r}; use auto, cpu or cuda")
     if cfg.model.input_size != cfg.data.size:
         raise ConfigError(f"model.input_size ({cfg.model.input_size}) must equal data.size ({cfg.data.size})")
     for key in ("train_clips", "val_clips", "test_clips", "frames"):

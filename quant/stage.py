@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tsmfpga.quant import dist
 from tsmfpga.quant import export as qexport
 from tsmfpga.quant import plots
-from tsmfpga.quant.data import synthetic
-from tsmfpga.quant.data.video import VideoClipDataset, VideoDatasetConfig
+from tsmfpga.quant.data import recipes, synthetic
 from tsmfpga.quant.config import QATConfig
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
 from tsmfpga.quant.models import VideoNet, count_macs, load_float_into_quant
-from tsmfpga.quant.train import calibrate, predict, set_determinism, train_phase
+from tsmfpga.quant.train import calibrate, predict, set_determinism
+from tsmfpga.quant.train import train_phase as _train_phase
 
 
 @dataclasses.dataclass
@@ -57,25 +58,30 @@ def _alarm_data(cfg: QATConfig, cache: Path) -> TaskData:
                     tuple(sets["train"].class_names), {"task": "alarm", "generator": dataclasses.asdict(acfg)})
 
 
-def _video_data(cfg: QATConfig) -> TaskData:
-    vcfg = VideoDatasetConfig(root=Path(cfg.data.video_root), num_segments=cfg.data.frames,
-                              size=cfg.data.size, grayscale=cfg.model.in_channels == 1,
-                              skip_corrupt=cfg.data.skip_corrupt)
-    ds = VideoClipDataset(vcfg, train=False, seed=cfg.seed)
-    x, y = ds.load_all()
-    order = np.random.default_rng(cfg.seed).permutation(len(x))
-    n_test = max(1, len(x) * 15 // 100)
-    n_val = max(1, len(x) * 15 // 100)
-    te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
-    return TaskData((x[tr], y[tr]), (x[va], y[va]), (x[te], y[te]), tuple(ds.classes),
-                    {"task": "video", "root": str(cfg.data.video_root), "videos": len(ds.samples),
-                     "skipped_corrupt": [str(p) for p, _ in ds.skipped]})
+def _video_data(cfg: QATConfig, cache: Path) -> TaskData:
+    r = recipes.load_recipe(cfg.data, cfg.model.in_channels, cfg.seed, cache)
+    return TaskData(r.train, r.val, r.test, r.class_names, r.info)
+
+
+class StopRequested(Exception):
+    """``stop_after`` reached: the run stops after that checkpoint (a drill for preemption/resume)."""
 
 
 def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume: bool, log,
-                 float_epochs: int, qat_epochs: int, with_tsn: bool) -> dict:
-    """Float TSM (and TSN), then QAT from the float weights. Returns models and histories."""
+                 float_epochs: int, qat_epochs: int, with_tsn: bool,
+                 stop_after: tuple[str, int] | None = None) -> dict:
+    """Float TSM (and TSN), then QAT from the float weights. Returns models and histories.
+
+    ``stop_after = (phase, epoch)`` raises StopRequested once that phase's epoch is checkpointed."""
     t = cfg.train
+
+    def train_phase(phase, *args):
+        stop = stop_after[1] if stop_after is not None and stop_after[0] == phase else None
+        hist = _train_phase(phase, *args, stop_after_epoch=stop)
+        if stop is not None and hist and hist[-1]["epoch"] == stop:
+            raise StopRequested(f"stopped after {phase} epoch {stop} (--stop-after); continue with --resume")
+        return hist
+
     mcfg = dataclasses.replace(cfg.model, num_classes=len(data.class_names), in_channels=data.train[0].shape[2])
     out, history = {}, {}
     if with_tsn:
@@ -123,45 +129,77 @@ def _write_json_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print) -> dict:
+def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print,
+            stop_after: tuple[str, int] | None = None) -> dict | None:
     """Run the stage; returns the report (also written to ``out/report.json``). On failure the
-    final outputs are removed (checkpoints stay, for ``resume``)."""
+    final outputs are removed (checkpoints stay, for ``resume``).
+
+    Under torchrun every rank calls this (after :func:`tsmfpga.quant.dist.setup`): all ranks
+    train, rank 0 alone evaluates, exports and writes; the other ranks return None."""
     t0 = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    main_rank = dist.current().is_main
     report_path = out / "report.json"
     finals = [report_path, out / "model.onnx", out / "alarm.onnx", out / "test_clips.npy",
               out / "test_labels.npy"]
-    for path in finals:  # stale results must not make this run look complete if it fails
-        path.unlink(missing_ok=True)
-    try:
-        return _run(cfg, out, resume, log, t0)
-    except BaseException:
-        for path in finals:
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+        for path in finals:  # stale results must not make this run look complete if it fails
             path.unlink(missing_ok=True)
+    dist.barrier()
+    try:
+        return _run(cfg, out, resume, log if main_rank else (lambda _s: None), t0, stop_after)
+    except BaseException:
+        if main_rank:
+            for path in finals:
+                path.unlink(missing_ok=True)
         raise
 
 
-def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float) -> dict:
-    report_path = out / "report.json"
-    set_determinism(cfg.seed, cfg.train.threads)
+def _load_data(fn, *args):
+    """Local rank 0 builds (and caches) the data first, the other ranks then read the cache."""
+    ctx = dist.current()
+    if ctx.local_rank != 0:
+        dist.barrier()
+    data = fn(*args)
+    if ctx.local_rank == 0:
+        dist.barrier()
+    return data
+
+
+def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float, stop_after=None) -> dict | None:
+    ctx = dist.current()
+    set_determinism(cfg.seed, max(1, cfg.train.threads // ctx.local_world))
     cache = out.parent / "data"
-    log(f"[qat] config {cfg.name}: data ({cfg.data.task}) ...")
-    data = _video_data(cfg) if cfg.data.task == "video" else _motion_data(cfg, cache)
+    log(f"[qat] config {cfg.name}: data ({cfg.data.task}) ..."
+        + (f" [{ctx.world} processes, {ctx.backend}, {ctx.device}]" if ctx.active else ""))
+    data = _load_data(_video_data if cfg.data.task == "video" else _motion_data, cfg, cache)
     log(f"[qat] {len(data.train[0])} train / {len(data.val[0])} val / {len(data.test[0])} test clips, "
         f"{len(data.class_names)} classes, clip shape {data.train[0].shape[1:]}")
     main = train_models(cfg, data, "", out / "ckpt", resume, log, cfg.train.float_epochs,
-                        cfg.train.qat_epochs, with_tsn=True)
+                        cfg.train.qat_epochs, with_tsn=True, stop_after=stop_after)
+    alarm, alarm_hist = None, {}
+    if cfg.alarm.enabled:
+        alarm, alarm_hist, alarm_net, adata = _run_alarm(cfg, cache, out, resume, log, stop_after)
+    if not ctx.is_main:  # rank 0 alone evaluates, exports, plots and reports
+        dist.barrier()
+        return None
+    try:
+        return _finish(cfg, out, log, t0, data, main, alarm, alarm_hist,
+                       alarm_net if alarm is not None else None, adata if alarm is not None else None)
+    finally:
+        dist.barrier()
+
+
+def _finish(cfg: QATConfig, out: Path, log, t0: float, data: TaskData, main: dict, alarm, alarm_hist,
+            alarm_net, adata) -> dict:
+    report_path = out / "report.json"
     xt, yt = data.test
     reports = {}
     for key in ("float", "quant", "tsn"):
         logits = predict(main["models"][key], xt, desc=f"test {key}")
         reports[key] = classification_report(logits.mean(1), yt, data.class_names)
     qnet = main["models"]["quant"]
-
-    alarm, alarm_hist = None, {}
-    if cfg.alarm.enabled:
-        alarm, alarm_hist, alarm_net, adata = _run_alarm(cfg, cache, out, resume, log)
 
     log("[qat] exporting the QONNX step graph ...")
     model_path = qexport.export_step_graph(qnet, out / "model.onnx", _metadata(cfg, qnet, data))
@@ -216,13 +254,15 @@ def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float) -> dict:
     return report
 
 
-def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log):
-    adata = _alarm_data(cfg, cache)
+def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log, stop_after=None):
+    adata = _load_data(_alarm_data, cfg, cache)
     log(f"[qat] alarm task: {len(adata.train[0])} train clips, "
         f"{int(adata.train[1].sum())} positive ({adata.class_names[1]})")
     res = train_models(cfg, adata, "alarm_", out / "ckpt", resume, log, cfg.alarm.float_epochs,
-                       cfg.alarm.qat_epochs, with_tsn=False)
+                       cfg.alarm.qat_epochs, with_tsn=False, stop_after=stop_after)
     net = res["models"]["quant"]
+    if not dist.current().is_main:
+        return None, res["history"], net, adata
     scores = {s: softmax(predict(net, getattr(adata, s)[0], desc=f"alarm {s}").mean(1))[:, 1]
               for s in ("val", "test")}
     rep = binary_alarm_report(scores["test"], adata.test[1], beta=cfg.alarm.beta,

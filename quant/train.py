@@ -8,6 +8,7 @@ from the newest checkpoint of a phase and reaches the same weights as an uninter
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from tsmfpga.quant import dist
 from tsmfpga.quant.config import TrainConfig
 
 
@@ -28,6 +30,9 @@ def set_determinism(seed: int, threads: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    # cuBLAS needs a fixed workspace for deterministic results (ignored on CPU)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True)
 
 
@@ -51,11 +56,14 @@ def iterate(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | N
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 64, desc: str = "eval") -> np.ndarray:
     """Per-frame logits ``(N, T, K)`` in eval mode."""
     model.eval()
+    dev = next(model.parameters()).device
     out = []
     dummy = np.zeros(len(x), np.int64)
     steps = math.ceil(len(x) / batch_size)
     for xb, _ in tqdm(iterate(x, dummy, batch_size), total=steps, desc=desc, leave=False, disable=None):
-        out.append(model(xb).numpy())
+        out.append(model(xb.to(dev)).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, x.shape[1], 0), np.float32)
     return np.concatenate(out)
 
 
@@ -92,6 +100,24 @@ def save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _val_accuracy(model: torch.nn.Module, val: tuple[np.ndarray, np.ndarray], desc: str) -> float:
+    """Validation top-1; distributed, each rank predicts a contiguous shard and the counts are summed."""
+    ctx = dist.current()
+    if not ctx.active:
+        return accuracy(predict(model, val[0], desc=desc), val[1])
+    idx = dist.shard(np.arange(len(val[0])))
+    logits = predict(model, val[0][idx], desc=desc)
+    correct = int((logits.mean(1).argmax(1) == val[1][idx]).sum()) if len(idx) else 0
+    total_correct, total = dist.all_reduce_sum([correct, len(idx)])
+    return float(total_correct / total)
+
+
+def _use_amp(tcfg: TrainConfig, model: torch.nn.Module, device: str) -> bool:
+    """bfloat16 autocast: float phases on CUDA only (QAT stays float32, see README)."""
+    return (bool(getattr(tcfg, "amp", False)) and device.startswith("cuda") and not getattr(model, "quantized", False)
+            and torch.cuda.is_bf16_supported())
+
+
 def train_phase(
     phase: str,
     model: torch.nn.Module,
@@ -108,9 +134,15 @@ def train_phase(
 ) -> list[dict]:
     """Train ``model`` in place for ``epochs``; returns the per-epoch history.
 
+    Under torchrun (see quant/dist.py) every rank calls this with the same arguments: the
+    global batch order is the one-process order, each rank trains on its shard of every global
+    batch through DistributedDataParallel, and rank 0 writes the checkpoints (of the unwrapped
+    module). A checkpoint written at N processes resumes at M. The model is returned on the CPU.
     ``stop_after_epoch`` simulates an interruption (tests): return after that epoch's checkpoint.
     """
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ctx = dist.current()
+    if ctx.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     xtr, ytr = train
     steps_per_epoch = math.ceil(len(xtr) / tcfg.batch_size)
     total = max(1, epochs * steps_per_epoch)
@@ -118,10 +150,14 @@ def train_phase(
     history: list[dict] = []
     start = 1
     found = latest_checkpoint(ckpt_dir, phase) if resume else None
-    state = torch.load(found[1], weights_only=False) if found is not None else None
+    state = torch.load(found[1], weights_only=False, map_location="cpu") if found is not None else None
     if state is not None:
         # before building the optimizer: Brevitas may re-create quantizer scale Parameters on load
         model.load_state_dict(state["model"])
+    device = ctx.device
+    model.to(device)
+    dist.convert_batchnorm(model)
+    net = dist.wrap(model)
     params_decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     params_other = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD(
@@ -143,38 +179,65 @@ def train_phase(
         history = state["history"]
         start = epoch + 1
         log(f"[{phase}] resumed from {path.name} (epoch {epoch}/{epochs})")
-    elif not resume:
+    elif not resume and ctx.is_main:
         for stale in ckpt_dir.glob(f"{phase}_e*.pt"):
             stale.unlink()
+    amp = _use_amp(tcfg, model, device)
 
     for epoch in range(start, epochs + 1):
-        model.train()
+        net.train()
         order = np.random.default_rng(_phase_seed(seed, phase, epoch)).permutation(len(xtr))
         seen = correct = 0
         loss_sum = 0.0
-        bar = tqdm(iterate(xtr, ytr, tcfg.batch_size, order), total=steps_per_epoch,
-                   desc=f"{phase} {epoch}/{epochs}", leave=False, disable=None)
-        for xb, yb in bar:
-            logits = model(xb).mean(1)  # clip consensus over T
-            loss = F.cross_entropy(logits, yb)
+        bar = tqdm(range(0, len(order), tcfg.batch_size), total=steps_per_epoch,
+                   desc=f"{phase} {epoch}/{epochs}", leave=False, disable=None if ctx.is_main else True)
+        for s in bar:
+            batch = order[s : s + tcfg.batch_size]
+            local = dist.shard(batch) if ctx.active else batch
+            weight = 1.0
+            if len(local) == 0:  # fewer clips than ranks in the last batch: take part with weight 0
+                local, weight = batch[:1], 0.0
+            xb, yb = next(iterate(xtr, ytr, len(local), local))
+            xb, yb = xb.to(device), yb.to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+                logits = net(xb).mean(1)  # clip consensus over T
+            logits = logits.float()
+            if ctx.active:
+                # DDP averages gradients over the ranks: scale each shard's sum so that the result
+                # is the mean over the global batch, whatever the shard sizes
+                loss_local = F.cross_entropy(logits, yb, reduction="sum")
+                loss = loss_local * (weight * ctx.world / len(batch))
+                item_loss = loss_local.item() * weight
+            else:
+                loss = F.cross_entropy(logits, yb)
+                item_loss = loss.item() * len(yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            seen += len(yb)
-            loss_sum += loss.item() * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        val_acc = accuracy(predict(model, val[0], desc=f"{phase} val"), val[1])
+            n_local = int(len(yb) * weight)
+            seen += n_local
+            loss_sum += item_loss
+            correct += int((logits.argmax(1) == yb).sum()) if weight else 0
+            bar.set_postfix(loss=f"{loss_sum / max(1, seen):.3f}", acc=f"{correct / max(1, seen):.3f}")
+        if ctx.active:
+            loss_sum, correct, seen = dist.all_reduce_sum([loss_sum, correct, seen])
+            dist.sync_buffers(model)  # BatchNorm running statistics: the same on every rank
+        val_acc = _val_accuracy(model, val, f"{phase} val")
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_acc": val_acc}
         history.append(row)
         log(f"[{phase}] epoch {epoch}/{epochs}  loss {row['train_loss']:.4f}  "
             f"train acc {row['train_acc']:.4f}  val acc {val_acc:.4f}")
-        save_atomic(
-            {"phase": phase, "epoch": epoch, "model": model.state_dict(), "optim": opt.state_dict(),
-             "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "history": history},
-            _checkpoint_path(ckpt_dir, phase, epoch),
-        )
+        if ctx.is_main:
+            save_atomic(
+                {"phase": phase, "epoch": epoch, "model": model.state_dict(), "optim": opt.state_dict(),
+                 "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "history": history,
+                 "world_size": ctx.world},
+                _checkpoint_path(ckpt_dir, phase, epoch),
+            )
+        dist.barrier()
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
+    dist.unconvert_batchnorm(model)
+    model.to("cpu")
     return history

@@ -68,9 +68,12 @@ class VideoDatasetConfig:
     #: class renaming applied to flipped clips, e.g. {"left": "right", "right": "left"}; classes not
     #: in the map keep their label; {} = no class depends on direction. Required when hflip is True
     hflip_label_map: dict[str, str] | None = None
+    #: folder of pre-extracted frames (quant/data/decode.py: CachedClipDataset); None = decode every time
+    frame_cache: Path | None = None
 
     def __post_init__(self):
         self.root = Path(self.root)
+        self.frame_cache = None if self.frame_cache is None else Path(self.frame_cache)
         self.split_file = None if self.split_file is None else Path(self.split_file)
         self.class_index_file = None if self.class_index_file is None else Path(self.class_index_file)
         if self.num_segments < 1 or self.size < 1:
