@@ -17,6 +17,14 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _qat(args: argparse.Namespace) -> int:
+    if args.nproc > 1:  # data-parallel: torchrun starts NPROC ranks of `python -m tsmfpga.quant`
+        import subprocess
+
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+               "-m", "tsmfpga.quant", "--config", args.config, "--out", args.out]
+        cmd += (["--resume"] if args.resume else []) + ([] if args.seed is None else ["--seed", str(args.seed)])
+        print(" ".join(cmd), flush=True)
+        return subprocess.run(cmd).returncode
     from tsmfpga.quant.config import load_config
     from tsmfpga.quant.stage import run_qat, summary
 
@@ -125,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoints in OUT/ckpt after an interruption")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes on this machine (> 1: runs torchrun --nproc-per-node NPROC "
+                        "-m tsmfpga.quant ...; see README 'Training on a cluster')")
     p.set_defaults(func=_qat)
 
     p = sub.add_parser("compile", help="QONNX model -> folded FINN dataflow graph of hardware layers")
