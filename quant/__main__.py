@@ -16,10 +16,6 @@ from tsmfpga.quant import dist
 from tsmfpga.quant.config import load_config
 from tsmfpga.quant.stage import StopRequested, run_qat, summary
 
-#: exit status of a run stopped by --stop-after (checkpoints written, continue with --resume)
-STOPPED = 75
-
-
 def _stop_after(text: str) -> tuple[str, int]:
     phase, _, epoch = text.rpartition(":")
     if not phase or not epoch.isdigit() or int(epoch) < 1:
@@ -36,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override train.device")
     p.add_argument("--stop-after", type=_stop_after, default=None, metavar="PHASE:EPOCH",
-                   help=f"stop (exit {STOPPED}) once PHASE (tsn_float, tsm_float, tsm_qat, alarm_tsm_float, "
+                   help="stop (exit 0, no report.json) once PHASE (tsn_float, tsm_float, tsm_qat, alarm_tsm_float, "
                         "alarm_tsm_qat) has checkpointed EPOCH: an interruption drill for --resume")
     return p
 
@@ -57,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except StopRequested as exc:
         if ctx.is_main:
             print(f"{exc}", file=sys.stderr)
-        return STOPPED
+        return 0
     except UserFacingError as exc:
         print(f"tsmfpga qat: error: {exc}", file=sys.stderr)
         return 2

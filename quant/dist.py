@@ -156,7 +156,10 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
     ids = [torch.device(dev).index] if dev.startswith("cuda") else None
     # buffers are synchronised per epoch by sync_buffers (broadcasting rank 0's every step would
     # throw the other ranks' running statistics away)
-    return DDP(model, device_ids=ids, broadcast_buffers=False)
+    try:  # newer torch: forward_sync_buffers=False (parameters and buffers still synced at init)
+        return DDP(model, device_ids=ids, forward_sync_buffers=False)
+    except TypeError:
+        return DDP(model, device_ids=ids, broadcast_buffers=False)
 
 
 def convert_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
