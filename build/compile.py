@@ -63,7 +63,7 @@ def run_compile(cfg: CompileConfig, log=print) -> dict | None:
             i = all_names.index(name) + 1
             t0 = time.time()
             log(f"[compile] step {i}/{len(all_names)} {name} ...")
-            model = S.STEPS[name](model, cfg)
+            model = S.run_step(name, model, cfg)
             timings[name] = round(time.time() - t0, 2)
             model.save(str(steps_dir / f"{i:02d}_{name}.onnx"))
             log(f"[compile] step {i}/{len(all_names)} {name} done in {timings[name]:.1f} s "

@@ -8,8 +8,10 @@ the graph's metadata (``tsmfpga.*`` keys, JSON) so every saved graph is self-des
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -303,13 +305,27 @@ def step_rtl(model, cfg):
     return model
 
 
+def run_step(name: str, model: ModelWrapper, cfg: CompileConfig | None) -> ModelWrapper:
+    """Run the registered step ``name`` reproducibly. qonnx names every tensor a transformation
+    creates with ``random_string()`` (Python's global ``random``) and those names become wire names
+    and manifest keys; seeding ``random`` from the step name and the incoming graph's bytes makes
+    them a function of the input alone (same in every process), yet different for different graphs."""
+    digest = hashlib.sha256(name.encode() + b"\0" + model.model.SerializeToString(deterministic=True)).digest()
+    outer = random.getstate()  # the caller's random stream is left as it was
+    random.seed(digest)
+    try:
+        return STEPS[name](model, cfg)
+    finally:
+        random.setstate(outer)
+
+
 def front_end(model: ModelWrapper, log: Callable[[str, ModelWrapper], None] | None = None) -> ModelWrapper:
     """The whole front end (the registered steps of ``FRONTEND_STEPS``, in order): QONNX step
     graph -> generic HW-layer graph. ``log(step, model)`` is called after each step."""
     if not Path(os.environ.get("FINN_BUILD_DIR", "/nonexistent")).is_dir():
         toolenv.prepare_finn_env()  # keep a build dir the caller already chose
     for name in FRONTEND_STEPS:
-        model = STEPS[name](model, None)
+        model = run_step(name, model, None)
         if log is not None:
             log(name, model)
     return model

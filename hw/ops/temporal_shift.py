@@ -16,13 +16,15 @@ resource; the folder's BRAM<->LUTRAM repair may move it.
 Python execution (``execute_onnx``) creates a fresh ``CustomOp`` wrapper for every node call, so
 the frame buffer cannot live on the instance: it lives in the clip runner's store
 (:data:`tsmfpga.core.clip.STATE`) keyed by the node's ``state_id`` attribute (falls back to the
-node name). :func:`tsmfpga.core.clip.reset_state` clears it at clip start.
+node name). :func:`tsmfpga.core.clip.reset_state` clears it at clip start. A new ``state_id`` is
+drawn from Python's ``random``, which the build runner seeds per step from the incoming graph, so a
+build is reproducible across processes while different graphs still get different ids.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
+import random
 
 import numpy as np
 from onnx import helper
@@ -69,7 +71,7 @@ def make_temporal_shift_node(inp: str, out: str, num_channels: int, shift_channe
         "TemporalShift", [inp], [out], domain=DOMAIN, name=name,
         backend="fpgadataflow", NumChannels=int(num_channels), ShiftChannels=int(shift_channels),
         ImgDim=[int(d) for d in img_dim], data_layout=data_layout, inputDataType=input_dtype,
-        Direction="online", PE=1, state_id=state_id or uuid.uuid4().hex[:12],
+        Direction="online", PE=1, state_id=state_id or f"{random.getrandbits(48):012x}",
     )
 
 
