@@ -144,3 +144,12 @@ def test_decode_benchmark_reports_clips_per_second(tmp_path):
     assert all(r["clips"] == 4 for r in rep["results"])
     assert len(list((tmp_path / "bench_videos").rglob("*.avi"))) == 2
     write_videos(tmp_path / "bench_videos", videos=4, frames=12)  # existing files are kept
+
+
+@pytest.mark.parametrize("name", ["ucf101", "hmdb51", "dcsass"])
+def test_recipe_configs_load(name):
+    from tsmfpga.quant.config import load_config
+
+    cfg = load_config(name)
+    assert cfg.data.task == "video" and cfg.data.dataset == name and cfg.data.video_root
+    assert cfg.model.input_size == cfg.data.size and not cfg.alarm.enabled
