@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all fuzz qat compile sim bitstream deploy demo clean
+.PHONY: setup doctor test test-all fuzz qat qat-ddp bench-decode compile sim bitstream deploy demo clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,15 @@ QAT_OUT ?= out/qat
 ## stage 1: QAT of TSN / float TSM / quantized TSM on the embedded task, QONNX step-graph export
 qat: setup
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
+
+QAT_NPROC ?= 2
+## stage 1 data-parallel on this machine: torchrun --nproc-per-node $(QAT_NPROC) -m tsmfpga.quant
+qat-ddp: setup
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT) --nproc $(QAT_NPROC)
+
+## video decoding throughput (clips/s with 0, 1, 2 DataLoader workers, frame cache) -> out/bench/decode.json
+bench-decode: setup
+	$(BIN)/python -m tsmfpga.quant.data.bench --out out/bench/decode.json
 
 COMPILE_OUT ?= out/compile
 TARGET_FPS ?=
