@@ -103,7 +103,7 @@ def test_three_processes_uneven_last_batch(tmp_path):
 
 SHRUNK = """
 seed: 0
-data: {task: motion, train_clips: 96, val_clips: 24, test_clips: 24, frames: 4, size: 32}
+data: {task: motion, train_clips: 96, val_clips: 24, test_clips: 24, frames: 6, size: 32}
 model: {in_channels: 1, input_size: 32, widths: [8, 8], blocks: [1, 1], shift_div: 8, weight_bits: 4, act_bits: 4}
 train: {batch_size: 16, float_epochs: 2, tsn_epochs: 1, qat_epochs: 1, calib_batches: 2}
 alarm: {enabled: true, train_clips: 48, val_clips: 24, test_clips: 24, float_epochs: 1, qat_epochs: 1}
