@@ -15,8 +15,7 @@ import pytest
 def _compile(step_graph, out, hashseed, *extra):
     env = dict(os.environ, PYTHONHASHSEED=str(hashseed))
     return subprocess.run([sys.executable, "-m", "tsmfpga", "compile", str(step_graph), "--out", str(out),
-                           "--target-fps", "2000", "--verify-clips", "1", *extra],
-                          capture_output=True, text=True, env=env)
+                           "--verify-clips", "1", *extra], capture_output=True, text=True, env=env)
 
 
 def _assert_same_rtl(a, b):
@@ -29,9 +28,9 @@ def _assert_same_rtl(a, b):
     assert not differ, f"{len(differ)} of {len(files_a)} RTL files differ between the two processes: {differ}"
 
 
-def _two_builds(step_graph, tmp_path, *extra):
+def _two_builds(step_graph, tmp_path, seeds, *extra):
     outs = []
-    for seed in (1, 2):
+    for seed in seeds:
         out = tmp_path / f"seed{seed}"
         proc = _compile(step_graph, out, seed, *extra)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -39,13 +38,15 @@ def _two_builds(step_graph, tmp_path, *extra):
     return outs
 
 
-def test_rtl_identical_across_processes_analytical_fifos(tsm_step_graph, tmp_path):
-    _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path, "--fifo-sizing", "analytical"))
+def test_rtl_identical_across_processes(tsm_step_graph, tmp_path):
+    """Default FIFO sizing (a Verilator run), fixed target: every rtl/ file byte-identical."""
+    _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path, (1, 2), "--target-fps", "2000"))
 
 
-def test_rtl_identical_across_processes_simulated_fifos(tsm_step_graph, tmp_path):
-    """The default FIFO sizing (a Verilator run) must not bring in any difference either."""
-    _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path))
+@pytest.mark.slow
+def test_rtl_identical_across_processes_budget_folding(tsm_step_graph, tmp_path):
+    """No target: the folding's bisection over the budget, analytical FIFOs, two other hash seeds."""
+    _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path, (3, 4), "--fifo-sizing", "analytical"))
 
 
 if __name__ == "__main__":  # pragma: no cover
