@@ -22,6 +22,7 @@ from tsmfpga.core.graph import apply_output_affine, hw_core, load_model, output_
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.core.streams import clip_starts
 from tsmfpga.sim import harness
+from tsmfpga.sim.taps import compare_taps
 
 
 @dataclass
@@ -46,6 +47,9 @@ class SimConfig:
     seed: int = 0
     #: compare with the QONNX golden too (slower; gives accuracy.quant)
     golden: bool = True
+    #: layer taps: simulate the first clip again recording every inter-layer stream and compare
+    #: each with the HW graph's tensor (names the first divergent layer, frame and beat)
+    taps: bool = True
     #: output folder (default DIR/sim)
     out: Path | None = None
 
@@ -106,6 +110,22 @@ def _codes(cfg: SimConfig, report: dict, golden, hw_input: HwInput, frames: int,
     if not is_clip:
         codes = codes[:, None]
     return codes, (labels[:n] if labels is not None else None), origin
+
+
+def split_warmup(latencies: list[int], period: int) -> tuple[int, bool, int]:
+    """Warm-up frames, derived from the measured sequence: the frames before the latency reached
+    the value it keeps to the end. Returns (warm-up frames, steady?, bound). Steady means the
+    warm-up ends within ``bound`` = ceil(max latency / period) + 1 frames (the frames that can be
+    in flight when a frame enters, plus the one entering: the pipeline's fill) and at least half
+    the frames (and 2) keep the final value; otherwise the latency is not fixed."""
+    if not latencies:
+        return 0, False, 0
+    bound = -(-max(latencies) // max(period, 1)) + 1
+    k = len(latencies)
+    while k > 0 and latencies[k - 1] == latencies[-1]:
+        k -= 1
+    steady = len(latencies) - k
+    return k, k <= bound and steady >= max(2, len(latencies) // 2), bound
 
 
 def _stats(values) -> dict:
@@ -189,13 +209,27 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
             mismatches += check(f"latency ({name})", values, r)[1]
             per = [r.out_end[f] - r.in_start[f] for f in range(n_frames) if f in r.out_end and f in r.in_start]
             if name == "steady":
-                # the first frames meet an empty pipeline (frames in flight = latency / period)
-                fill = min(len(per) - 1, -(-max(per) // period) - 1) if per else 0
+                fill, steady_ok, bound = split_warmup(per, period)
                 warmup, lat = per[:fill], per[fill:]
+                if not steady_ok:
+                    failures.append(f"latency is not fixed in steady state: the last {len(lat)} of {len(per)} "
+                                    f"frames keep one value, the first {fill} differ (allowed: at most {bound} "
+                                    "warm-up frames and at least half the frames steady)")
             else:
                 lat_iso = per
     else:
         lat = [run.out_end[f] - run.in_start[f] for f in range(n_frames) if f in run.out_end and f in run.in_start]
+    taps = None
+    if cfg.taps:
+        log(f"[sim] layer taps: clip 0 ({t_frames} frames), every inter-layer stream ...")
+        clip0 = [hw_frame(f) for f in codes[0]]
+        _, r = harness.stream(exe, rtl, cfg.out, manifest, flat[:t_frames], starts[:t_frames],
+                              simulator=cfg.simulator, seed=cfg.seed + 1, taps=True)
+        taps = compare_taps(core, manifest, clip0, r.taps or {})
+        d = taps["first_divergence"]
+        if d is not None:
+            failures.append(f"taps: first divergence at layer {d['producer']} (tensor {d['tensor']}) "
+                            f"frame {d['frame']} beat {d['beat']}: rtl {d['rtl']} vs expected {d['expected']}")
     folding = report.get("ideal_ii_cycles")
     clock = float(report.get("clock_mhz") or 100.0)
     np.save(cfg.out / "outputs.npy", got_full)
@@ -246,11 +280,15 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                            "definition": "first input beat of a frame to its last output beat",
                            "frame_period_cycles": period or None,
                            "conditions": (f"steady state: frames offered every {period} cycles (the measured "
-                                          "interval), no output backpressure; the first frames after reset "
-                                          "meet an empty pipeline and are listed under warmup_frames")
+                                          "interval), no output backpressure. Warm-up frames (listed apart) are "
+                                          "derived from the measured sequence: the frames before the latency "
+                                          "reached the value it keeps to the end; they met a pipeline still "
+                                          "filling. They must end within ceil(L/P)+1 frames and leave at least "
+                                          "half the frames steady, else the sim fails (latency not fixed)")
                                          if period else
                                          "back-to-back frames with the configured random valid/ready",
                            "warmup_frames": warmup,
+                           "steady_frames": [len(warmup), len(warmup) + len(lat) - 1] if lat else None,
                            "isolated": {**_stats(lat_iso), "conditions": "one frame in flight at a time"}
                            if lat_iso else None},
         "latency_us": (float(np.max(lat)) / clock if lat else None),
@@ -261,6 +299,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "fps": (clock * 1e6 / ii if ii else None),
         "backpressure": {"p_valid": cfg.p_valid / 256, "p_ready": cfg.p_ready / 256, "seed": cfg.seed + 1},
         "golden": golden_cmp,
+        "taps": taps,
         "accuracy": accuracy,
         "sim_wall_s": round(run.wall_s, 2),
         "sim_speed_fps": round(n_frames / run.wall_s, 2) if run.wall_s else None,
@@ -322,6 +361,12 @@ def summary(r: dict) -> str:
         f"  simulation speed: {r['sim_speed_fps']} frames/s wall clock ({r['sim_wall_s']} s)",
         *(f"  FAILED: {f}" for f in r["failures"]),
     ]
+    if r.get("taps"):
+        t = r["taps"]
+        d = t["first_divergence"]
+        lines.append(f"  layer taps (clip 0): {t['streams']} streams, {t['values']} values, "
+                     + ("all equal" if d is None else
+                        f"first divergence at {d['producer']} frame {d['frame']} beat {d['beat']}"))
     if r.get("golden"):
         lines.append(f"  HW graph vs QONNX golden: {r['golden']['hw_graph_vs_qonnx_mismatches']} mismatches")
     if r.get("accuracy"):

@@ -44,6 +44,8 @@ class SimRun:
     bad_tlast: bool
     status_error: bool
     wall_s: float
+    #: with ``taps=True``: FIFO index (manifest order) -> words that entered that FIFO, in order
+    taps: dict[int, list[int]] | None = None
 
 
 def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
@@ -107,8 +109,9 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
 
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
-        p_ready: int = 256, max_cycles: int | None = None, period: int = 0) -> SimRun:
-    """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps."""
+        p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False) -> SimRun:
+    """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps
+    (and with ``taps`` every beat that entered each FIFO of the top)."""
     import time
 
     work = Path(work).resolve()
@@ -116,12 +119,13 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     fin, fout, fev = work / "in_beats.hex", work / "out_beats.hex", work / "events.txt"
     with open(fin, "w") as f:
         f.writelines(f"{int(u):x} {int(w):0{digits}x}\n" for u, w in zip(users, words))
-    for p in (fout, fev):
+    ftap = work / "taps.hex"
+    for p in (fout, fev, ftap):
         p.unlink(missing_ok=True)
     if max_cycles is None:
         max_cycles = 64 * len(words) + 2_000_000
     args = [f"+in={fin}", f"+out={fout}", f"+events={fev}", f"+n_in={len(words)}", f"+n_out={n_out}",
-            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}"]
+            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}"] + ([f"+taps={ftap}"] if taps else [])
     cmd = [str(exe), *args] if simulator == "verilator" else ["vvp", "-n", str(exe), *args]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)
@@ -146,7 +150,14 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
         elif p[0] == "END":
             cycles = int(p[1])
     out_words = [int(x, 16) for x in fout.read_text().split()] if fout.is_file() else []
-    return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall)
+    tapped = None
+    if taps:
+        tapped = {}
+        with open(ftap) as f:
+            for line in f:
+                k, w = line.split()
+                tapped.setdefault(int(k), []).append(int(w, 16))
+    return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall, tapped)
 
 
 def stream(exe: Path, rtl_dir: Path, work: Path, manifest, frames: np.ndarray, clip_start: np.ndarray,

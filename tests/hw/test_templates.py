@@ -54,7 +54,10 @@ def test_top_and_testbench_share_fifo_names(tmp_path):
     assert sorted(set(re.findall(r"dut\.(\w+)\.", tb))) == sorted(fifos)
     assert 'F in:0 %0d' in tb and 'F a/out %0d' in tb
     plain = render_tb(manifest)
-    assert "dut." not in plain and "occ0" not in plain
+    assert "occ0" not in plain and "F in:0" not in plain
+    # the layer taps (gated at run time by +taps=) watch every FIFO's input handshake and data
+    assert sorted(set(re.findall(r"dut\.(\w+)\.", plain))) == sorted(fifos)
+    assert set(re.findall(r"dut\.\w+\.(\w+)", plain)) == {"s_axis_tvalid", "s_axis_tready", "s_axis_tdata"}
     assert not re.search(r"\{\{ |\{%|\{#", tb + top)  # nothing left unrendered
 
 

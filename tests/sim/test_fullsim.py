@@ -39,6 +39,46 @@ def test_sim_report_contract(simulated):
     assert r["golden"]["hw_graph_vs_qonnx_mismatches"] == 0
 
 
+def test_layer_taps_all_equal(simulated):
+    out, _, _ = simulated
+    r = json.loads((out / "sim" / "report.json").read_text())
+    t = r["taps"]
+    assert t["first_divergence"] is None and t["mismatching_streams"] == 0
+    assert t["streams"] == len(json.loads((out / "rtl" / "manifest.json").read_text())["fifos"])
+    assert all(row["got_values"] == row["values"] > 0 for row in t["per_stream"])
+
+
+def test_warmup_is_derived_from_the_measured_sequence():
+    from tsmfpga.sim.fullsim import split_warmup
+
+    assert split_warmup([100, 120, 130, 130, 130, 130], 50) == (2, True, 4)
+    assert split_warmup([130] * 6, 50) == (0, True, 4)
+    # never settles: the last value holds for too few frames
+    assert split_warmup([100, 130, 120, 130, 125, 130], 50)[1] is False
+    # settles too late for a pipeline that holds at most ceil(130/50) frames
+    assert split_warmup([100, 101, 102, 103, 104, 130, 130, 130, 130, 130, 130, 130], 50)[1] is False
+
+
+def test_deep_layer_error_is_localised_by_taps(simulated, tmp_path):
+    """Break one layer deep in the design: the taps name it, with the frame and beat."""
+    out, _, _ = simulated
+    bad = tmp_path / "b"
+    shutil.copytree(out, bad, ignore=shutil.ignore_patterns("sim", "fifo_sizing", "steps"))
+    roms = sorted((bad / "rtl").glob("MVAU_*_weights.hex"), key=lambda p: int(p.name.split("_")[1]))
+    rom = roms[len(roms) // 2 + 1]            # a layer in the middle of the network, not the first
+    layer = rom.name[: -len("_weights.hex")]
+    lines = rom.read_text().splitlines()
+    width = len(lines[0])
+    lines = [f"{int(w, 16) ^ ((1 << 4 * width) - 1):0{width}x}" for w in lines]
+    rom.write_text("\n".join(lines) + "\n")
+    proc = run_cli("sim", str(bad), "--clips", "1", "--no-golden")
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    d = json.loads((bad / "sim" / "report.json").read_text())["taps"]["first_divergence"]
+    assert d is not None and d["producer"] == layer and d["frame"] == 0, d
+    assert isinstance(d["beat"], int) and d["rtl"] != d["expected"]
+    assert f"first divergence at layer {layer}" in proc.stderr
+
+
 def test_corrupted_weight_is_caught(simulated, tmp_path):
     """The check can fail: flip one weight in the RTL ROM of a copy of the build."""
     out, _, _ = simulated

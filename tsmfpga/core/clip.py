@@ -56,8 +56,9 @@ def is_step_graph(model: ModelWrapper) -> bool:
     return len(model.graph.input) > 1
 
 
-def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray]) -> list[np.ndarray]:
-    """Execute ``model`` frame by frame over one clip; returns output 0 per frame.
+def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bool = False) -> list:
+    """Execute ``model`` frame by frame over one clip; returns output 0 per frame (with
+    ``full_context``: every tensor of the frame, a dict name -> array).
 
     ``frames``: arrays shaped like graph input 0 (batch of 1). A step graph gets its state
     inputs at zeros for the first frame and then its own state outputs; a HW graph's stateful
@@ -74,9 +75,10 @@ def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray]) -> list[np.ndarr
     reset_state(model)
     result = []
     for f in frames:
-        ctx = execute_onnx(model, {name: np.asarray(f, np.float32), **states})
+        ctx = execute_onnx(model, {name: np.asarray(f, np.float32), **states},
+                           return_full_exec_context=full_context)
         states = {a: ctx[b] for a, b in zip(s_in, s_out)}
-        result.append(np.asarray(ctx[out]))
+        result.append(ctx if full_context else np.asarray(ctx[out]))
     reset_state(model)
     return result
 
