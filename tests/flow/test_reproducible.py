@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 
 def _compile(step_graph, out, hashseed, *extra):
     env = dict(os.environ, PYTHONHASHSEED=str(hashseed))
@@ -43,11 +41,7 @@ def test_rtl_identical_across_processes(tsm_step_graph, tmp_path):
     _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path, (1, 2), "--target-fps", "2000"))
 
 
-@pytest.mark.slow
 def test_rtl_identical_across_processes_budget_folding(tsm_step_graph, tmp_path):
     """No target: the folding's bisection over the budget, analytical FIFOs, two other hash seeds."""
     _assert_same_rtl(*_two_builds(tsm_step_graph, tmp_path, (3, 4), "--fifo-sizing", "analytical"))
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-v"]))
