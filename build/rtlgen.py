@@ -17,6 +17,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
 from tsmfpga.core.clip import run_clips
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import get_meta
 from tsmfpga.core.streams import clip_starts
@@ -29,6 +30,10 @@ from tsmfpga.sim import harness
 def build_instances(model: ModelWrapper, fpgapart: str, clock_mhz: float) -> dict:
     ctx = rtl_context(model, fpgapart, clock_mhz)
     return {n.name: owner_for(n).rtl(model, n, ctx) for n in model.graph.node}
+
+
+class SizingCapError(UserFacingError):
+    """A FIFO of the sizing simulation filled up: its measured depth would only be a lower bound."""
 
 
 #: cap of the sizing simulation's FIFOs (ADDR_WIDTH): 16k beats
@@ -55,11 +60,18 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     log(f"[compile] FIFO sizing simulation: {SIZING_FRAMES} frames, every FIFO up to "
         f"{(1 << SIZING_MAX_ADDR_WIDTH) + 1} beats ...")
     _, run = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, SIZING_FRAMES), period=period)
+    capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1}
+    if capped:   # a full FIFO during sizing: its measured occupancy is a lower bound, not a depth
+        raise SizingCapError(
+            f"FIFO sizing: {len(capped)} FIFO(s) filled up to their sizing capacity ({sorted(capped.items())[:5]} "
+            f"beats; cap {(1 << SIZING_MAX_ADDR_WIDTH) + 1}{'; the run deadlocked' if run.timeout else ''}): the "
+            "measured depth would be too small. Compile with --fifo-sizing analytical, or fold to a lower --target-fps")
     if run.timeout or not run.fifo_max:
         raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
     plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
     ends = [run.out_end[f] for f in sorted(run.out_end)]
     info = {"measured_max_occupancy": run.fifo_max, "frames": SIZING_FRAMES, "frame_period_cycles": period,
+            "sizing_capacity_beats": {t: (1 << a) + 1 for t, a in big.items()}, "hit_capacity": False,
             "output_interval_cycles_last": (ends[-1] - ends[-2]) if len(ends) > 1 else None,
             "source": "rtl_sim (verilator)"}
     return plan, info

@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 
-from tsmfpga import doctor, toolenv
+from tsmfpga import doctor
+from tsmfpga.core import toolenv
 
 TOOLS = ["python", "torch", "brevitas", "qonnx", "finn-plus", "onnxruntime", "cocotb",
          "verilator", "iverilog", "yosys", "vivado"]
