@@ -50,6 +50,9 @@ class SimConfig:
     #: layer taps: simulate the first clip again recording every inter-layer stream and compare
     #: each with the HW graph's tensor (names the first divergent layer, frame and beat)
     taps: bool = True
+    #: X propagation: rebuild with Verilator --x-assign/--x-initial unique and run every clip
+    #: under this many random-initialisation seeds; outputs must equal the main run's (0: skip)
+    x_seeds: int = 0
     #: output folder (default DIR/sim)
     out: Path | None = None
 
@@ -219,6 +222,23 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                 lat_iso = per
     else:
         lat = [run.out_end[f] - run.in_start[f] for f in range(n_frames) if f in run.out_end and f in run.in_start]
+    x_prop = None
+    if cfg.x_seeds:
+        if cfg.simulator != "verilator":
+            raise UserFacingError("--x-seeds needs --simulator verilator (random initial values)")
+        exe_x = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, "verilator", log=log, x_unique=True)
+        per_seed = {}
+        for seed in range(1, cfg.x_seeds + 1):
+            log(f"[sim] X propagation: random initial values, seed {seed} ...")
+            values, r = harness.stream(exe_x, rtl, cfg.out, manifest, flat, starts, x_seed=seed,
+                                       seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready,
+                                       max_cycles=budget)
+            per_seed[seed] = check(f"X seed {seed}", values, r)[1]
+        x_prop = {"seeds": list(per_seed), "mismatches_per_seed": per_seed,
+                  "identical": not any(per_seed.values()),
+                  "build": f"verilator {' '.join(harness.X_UNIQUE_FLAGS)}; run +verilator+seed+N "
+                           "+verilator+rand+reset+2 (every uninitialised variable random)",
+                  "compared": "every output value vs the integer HW graph (= the main run when it passes)"}
     taps = None
     if cfg.taps:
         log(f"[sim] layer taps: clip 0 ({t_frames} frames), every inter-layer stream ...")
@@ -300,6 +320,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "backpressure": {"p_valid": cfg.p_valid / 256, "p_ready": cfg.p_ready / 256, "seed": cfg.seed + 1},
         "golden": golden_cmp,
         "taps": taps,
+        "x_propagation": x_prop,
         "accuracy": accuracy,
         "sim_wall_s": round(run.wall_s, 2),
         "sim_speed_fps": round(n_frames / run.wall_s, 2) if run.wall_s else None,
@@ -367,6 +388,10 @@ def summary(r: dict) -> str:
         lines.append(f"  layer taps (clip 0): {t['streams']} streams, {t['values']} values, "
                      + ("all equal" if d is None else
                         f"first divergence at {d['producer']} frame {d['frame']} beat {d['beat']}"))
+    if r.get("x_propagation"):
+        x = r["x_propagation"]
+        lines.append(f"  X propagation ({len(x['seeds'])} random-init seeds): "
+                     + ("identical outputs" if x["identical"] else f"DIFFERENT outputs {x['mismatches_per_seed']}"))
     if r.get("golden"):
         lines.append(f"  HW graph vs QONNX golden: {r['golden']['hw_graph_vs_qonnx_mismatches']} mismatches")
     if r.get("accuracy"):

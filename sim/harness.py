@@ -25,6 +25,7 @@ from tsmfpga.core import toolenv
 from tsmfpga.core.templates import render
 from tsmfpga.hw.stitch import fifo_instance
 from tsmfpga.core.records import RtlManifest
+from tsmfpga.core.rtl import rtl_dir as core_rtl_dir
 from tsmfpga.core.streams import encode_frames, unpack_beats
 
 TB = "tsmfpga_tb"
@@ -66,15 +67,24 @@ def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str) -> str:
     return h.hexdigest()[:16]
 
 
+#: Verilator options of the X-propagation build: every X assignment and every uninitialised
+#: variable becomes a value drawn at run time (``+verilator+seed+N +verilator+rand+reset+2``)
+X_UNIQUE_FLAGS = ("--x-assign", "unique", "--x-initial", "unique")
+
+
 def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator", log=print,
-          monitor_fifos: bool = False) -> Path:
-    """Compile the testbench + stitched top; cached by the content of the RTL folder."""
+          monitor_fifos: bool = False, x_unique: bool = False) -> Path:
+    """Compile the testbench + stitched top; cached by the content of the RTL folder.
+    ``x_unique`` (Verilator): the X-propagation build (:data:`X_UNIQUE_FLAGS`); run it with
+    ``run(..., x_seed=N)``."""
     toolenv.prepare_sim_env()
     rtl_dir, work = Path(rtl_dir).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     tb = render_tb(manifest, monitor_fifos)
-    key = _digest(rtl_dir, manifest["files"], tb, simulator)
-    bdir = work / f"build_{simulator}"
+    if x_unique and simulator != "verilator":
+        raise HarnessError("the X-propagation build (random initial values) needs --simulator verilator")
+    key = _digest(rtl_dir, manifest["files"], tb, simulator + ("-x" if x_unique else ""))
+    bdir = work / f"build_{simulator}{'_x' if x_unique else ''}"
     stamp = bdir / "digest"
     exe = bdir / (f"V{TB}" if simulator == "verilator" else f"{TB}.vvp")
     if stamp.is_file() and stamp.read_text() == key and exe.is_file():
@@ -86,7 +96,7 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
     if simulator == "verilator":
         cmd = ["verilator", "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                "-Wno-MULTIDRIVEN", "--top-module", TB, "--Mdir", str(bdir / "obj"), "-o", str(exe),
-               "-j", str(max(1, os.cpu_count() or 1)), "-DVERILATOR", *srcs]
+               "-j", str(max(1, os.cpu_count() or 1)), "-DVERILATOR", *(X_UNIQUE_FLAGS if x_unique else ()), *srcs]
     elif simulator == "icarus":
         if not shutil.which("iverilog"):
             raise HarnessError("iverilog not found: run `make setup` (installs Debian iverilog)")
@@ -98,7 +108,8 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
     if proc.returncode != 0 or not exe.is_file():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         hint = ""
-        if simulator == "icarus" and any(f for f in manifest["files"] if not f.startswith(("tsmfpga", "axis_", "clip_", "mvau", "pool", "temporal_", "duplicate_", "add_"))):
+        ours = {p.name for p in core_rtl_dir().iterdir()} | {manifest["top"] + ".sv"}
+        if simulator == "icarus" and any(f not in ours for f in manifest["files"]):
             hint = ("\nIcarus 11 cannot parse parts of finn-rtllib (SWG/FMPadding/Thresholding use "
                     "SystemVerilog packages and constructs it rejects); simulate this design with "
                     "--simulator verilator")
@@ -109,7 +120,8 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
 
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
-        p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False) -> SimRun:
+        p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False,
+        x_seed: int | None = None) -> SimRun:
     """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps
     (and with ``taps`` every beat that entered each FIFO of the top)."""
     import time
@@ -125,7 +137,8 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     if max_cycles is None:
         max_cycles = 64 * len(words) + 2_000_000
     args = [f"+in={fin}", f"+out={fout}", f"+events={fev}", f"+n_in={len(words)}", f"+n_out={n_out}",
-            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}"] + ([f"+taps={ftap}"] if taps else [])
+            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}"] + ([f"+taps={ftap}"] if taps else []) \
+        + ([f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"] if x_seed is not None else [])
     cmd = [str(exe), *args] if simulator == "verilator" else ["vvp", "-n", str(exe), *args]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)

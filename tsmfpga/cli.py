@@ -65,7 +65,7 @@ def _sim(args: argparse.Namespace) -> int:
 
     cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,
                     simulator=args.simulator, p_valid=args.p_valid, p_ready=args.p_ready, seed=args.seed,
-                    golden=not args.no_golden, taps=not args.no_taps)
+                    golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds)
     try:
         report = run_sim(cfg)
     except HarnessError as exc:
@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-ready", type=int, default=256, help="output ready probability, of 256 (default 256: always)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and the valid/ready pattern")
     p.add_argument("--no-golden", action="store_true", help="skip the QONNX golden (no accuracy.quant)")
+    p.add_argument("--x-seeds", type=int, default=0,
+                   help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
     p.add_argument("--no-taps", action="store_true",
                    help="skip the layer taps (clip 0 again, every inter-layer stream compared with the HW graph)")
     p.set_defaults(func=_sim)
