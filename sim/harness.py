@@ -62,10 +62,14 @@ def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
 
 def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str) -> str:
     h = hashlib.sha256(simulator.encode() + tb.encode())
-    for f in sorted(p.name for p in rtl_dir.iterdir() if p.is_file()):
+    # HDL only: data files ($readmemh ROMs) are read when the simulation starts, not built in
+    for f in sorted(p.name for p in rtl_dir.iterdir() if p.is_file() and p.suffix in HDL_SUFFIXES):
         h.update(f.encode() + (rtl_dir / f).read_bytes())
     return h.hexdigest()[:16]
 
+
+#: files compiled into the simulator model (everything else in the RTL folder is read at run time)
+HDL_SUFFIXES = (".sv", ".v", ".svh", ".vh")
 
 #: Verilator options of the X-propagation build: every X assignment and every uninitialised
 #: variable becomes a value drawn at run time (``+verilator+seed+N +verilator+rand+reset+2``)

@@ -76,6 +76,16 @@ def _sim(args: argparse.Namespace) -> int:
         print(f"tsmfpga sim: error: {len(report['failures'])} check(s) failed: " + "; ".join(report["failures"])
               + " (traces in the report)", file=sys.stderr)
         return 1
+    if args.mutate:
+        from tsmfpga.sim.mutate import run_mutation
+
+        m = run_mutation(cfg.build_dir, clips=args.mutate_clips, inputs=cfg.inputs)
+        print(f"mutation score: {m['caught']}/{m['mutants']} mutants caught by the regression "
+              f"(rtl_sim; {cfg.build_dir / 'sim' / 'mutation.json'})")
+        if m["survivors"]:
+            print(f"tsmfpga sim: error: mutants survived the regression: {', '.join(m['survivors'])}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -167,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-ready", type=int, default=256, help="output ready probability, of 256 (default 256: always)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and the valid/ready pattern")
     p.add_argument("--no-golden", action="store_true", help="skip the QONNX golden (no accuracy.quant)")
+    p.add_argument("--mutate", action="store_true",
+                   help="after the sim passes, simulate single-fault mutants of the design (ROM bits, thresholds, "
+                        "shift frame, clip flag, FIFO depth, DWC lanes); fails if one survives")
+    p.add_argument("--mutate-clips", type=int, default=2, help="clips per mutant run (default 2)")
     p.add_argument("--x-seeds", type=int, default=0,
                    help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
     p.add_argument("--no-taps", action="store_true",
