@@ -64,17 +64,3 @@ class RtlInstance:
     clip_frame_beats: int | None = None
     #: cycles from input to output when not stalled, if known (for reports)
     latency_cycles: int | None = None
-
-
-_KEY = re.compile(r"\$\{(\w+)\}")
-
-
-def fill(template: str, **keys) -> str:
-    """Fill ``${key}`` placeholders. A key the template uses but the caller did not give, or a
-    key given but not used, is an error (never a silent blank)."""
-    used = set(_KEY.findall(template))
-    missing = sorted(used - keys.keys())
-    extra = sorted(keys.keys() - used)
-    if missing or extra:
-        raise KeyError(f"template keys missing: {missing}, unused: {extra}")
-    return _KEY.sub(lambda m: str(keys[m.group(1)]), template)
