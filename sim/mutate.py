@@ -9,7 +9,8 @@ Mutation kinds (one mutant per site):
 * ``shift_frame``  -- the temporal shift's shifted channels come from the current frame instead of
                       the buffered previous frame (``temporal_shift.sv``)
 * ``clip_flag``    -- the clip-start flag of the first temporal shift dropped (tied to 0)
-* ``fifo_depth``   -- the deepest FIFO of the top made the minimum depth (3 beats)
+* ``fifo_depth``   -- the deepest residual-shortcut FIFO (else the deepest FIFO) made the minimum
+                      depth (3 beats)
 * ``dwc_lanes``    -- every width converter's output lanes rotated by one (``axis_dwc.sv``)
 
 ROM mutants change data files only; the simulator model is built once for all of them
@@ -25,10 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qonnx.core.modelwrapper import ModelWrapper
+
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import write_json
+from tsmfpga.hw.fifos import shortcut_edges
 from tsmfpga.hw.stitch import fifo_instance
 from tsmfpga.sim.fullsim import SimConfig, run_sim
+from tsmfpga.sim.harness import HarnessError
 
 
 class MutationError(UserFacingError):
@@ -59,8 +65,10 @@ def _edit_first_word(path: Path, bit_edit: Callable[[int, int], int]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def mutants(manifest: dict) -> list[Mutant]:
-    """The mutants of a design (``rtl/manifest.json``), ROM mutants first."""
+def mutants(manifest: dict, shortcuts: list[str] | None = None) -> list[Mutant]:
+    """The mutants of a design (``rtl/manifest.json``), ROM mutants first. ``shortcuts``: the
+    residual shortcut tensors (the FIFO mutant prefers the deepest of them: a join whose shortcut
+    cannot hold what the branch absorbs deadlocks)."""
     out: list[Mutant] = []
     for inst in manifest["instances"]:
         if inst["module"] != "mvau":
@@ -89,10 +97,11 @@ def mutants(manifest: dict) -> list[Mutant]:
                                                   "assign m_axis_tdata  = out_data;", "shift_frame"), hdl=True))
         ts = shifts[0]
         out.append(Mutant(f"clip_flag:{ts}", "clip_flag", ts, f"clip-start flag of {ts} tied to 0",
-                          lambda d, t=ts: _replace_once(d / f"{manifest['top']}.sv", f"({t}_clip_tuser)",
-                                                        "(1'b0)", "clip_flag"), hdl=True))
+                          lambda d, t=ts: _replace_once(d / f"{manifest['top']}.sv", f".s_axis_tuser({t}_clip_tuser)",
+                                                        ".s_axis_tuser(1'b0)", "clip_flag"), hdl=True))
     if manifest["fifos"]:
-        tensor = max(manifest["fifos"], key=lambda t: (manifest["fifos"][t]["addr_width"], t))
+        pool = [t for t in (shortcuts or []) if t in manifest["fifos"]] or list(manifest["fifos"])
+        tensor = max(pool, key=lambda t: (manifest["fifos"][t]["addr_width"], t))
         aw = manifest["fifos"][tensor]["addr_width"]
         inst = fifo_instance(tensor)
 
@@ -115,7 +124,7 @@ def mutants(manifest: dict) -> list[Mutant]:
 
 
 def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, kinds: list[str] | None = None,
-                 log=print) -> dict:
+                 names: list[str] | None = None, log=print) -> dict:
     """Simulate every mutant of the design in ``build_dir`` with the normal regression; write
     ``DIR/sim/mutation.json``. Returns the report (``score`` = caught / mutants)."""
     build_dir = Path(build_dir)
@@ -123,7 +132,8 @@ def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, ki
     work = build_dir / "mutate"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    todo = [m for m in mutants(manifest) if not kinds or m.kind in kinds]
+    core = hw_core(ModelWrapper(str(build_dir / "model_hw.onnx")))
+    todo = [m for m in mutants(manifest, list(shortcut_edges(core))) if (not kinds or m.kind in kinds) and (not names or m.name in names)]
     rows = []
     for k, m in enumerate(todo):
         copy = work / "design"
@@ -138,8 +148,8 @@ def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, ki
         try:
             r = run_sim(cfg, log=lambda *a: None)
             failures = r["failures"]
-        except UserFacingError as exc:   # e.g. the simulator build fails: also a detection
-            failures = [f"{type(exc).__name__}: {exc}"]
+        except (UserFacingError, HarnessError) as exc:   # the simulator build or run fails: a detection
+            failures = [f"{type(exc).__name__}: {str(exc)[-300:]}"]
         rows.append({"mutant": m.name, "kind": m.kind, "target": m.target, "description": m.description,
                      "caught": bool(failures), "by": failures[:3]})
         log(f"[mutate]   -> {'caught' if failures else 'SURVIVED'}")
