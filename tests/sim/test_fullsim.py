@@ -12,6 +12,13 @@ import pytest
 from model_zoo import TSM_T, run_cli
 
 
+def _complement_rom(rom) -> None:
+    """Bitwise complement of every word of a $readmemh ROM file."""
+    lines = rom.read_text().splitlines()
+    width = len(lines[0])
+    rom.write_text("\n".join(f"{int(w, 16) ^ ((1 << 4 * width) - 1):0{width}x}" for w in lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def simulated(tsm_build):
     out, _ = tsm_build
@@ -80,10 +87,7 @@ def test_deep_layer_error_is_localised_by_taps(simulated, tmp_path):
     roms = sorted((bad / "rtl").glob("MVAU_*_weights.hex"), key=lambda p: int(p.name.split("_")[1]))
     rom = roms[len(roms) // 2 + 1]            # a layer in the middle of the network, not the first
     layer = rom.name[: -len("_weights.hex")]
-    lines = rom.read_text().splitlines()
-    width = len(lines[0])
-    lines = [f"{int(w, 16) ^ ((1 << 4 * width) - 1):0{width}x}" for w in lines]
-    rom.write_text("\n".join(lines) + "\n")
+    _complement_rom(rom)
     proc = run_cli("sim", str(bad), "--clips", "1", "--no-golden")
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     d = json.loads((bad / "sim" / "report.json").read_text())["taps"]["first_divergence"]
@@ -98,11 +102,7 @@ def test_corrupted_weight_is_caught(simulated, tmp_path):
     bad = tmp_path / "b"
     shutil.copytree(out, bad, ignore=shutil.ignore_patterns("sim", "fifo_sizing", "steps"))
     rom = sorted((bad / "rtl").glob("MVAU_0_weights.hex"))[0]
-    lines = rom.read_text().splitlines()
-    width = len(lines[0])
-    # negate-ish every weight word of the first layer (bitwise complement)
-    lines = [f"{int(w, 16) ^ ((1 << 4 * width) - 1):0{width}x}" for w in lines]
-    rom.write_text("\n".join(lines) + "\n")
+    _complement_rom(rom)   # negate-ish every weight word of the first layer
     proc = run_cli("sim", str(bad), "--clips", "1", "--no-golden")
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     r = json.loads((bad / "sim" / "report.json").read_text())
