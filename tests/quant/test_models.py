@@ -98,5 +98,7 @@ def test_builtin_configs_load():
         assert cfg.name == name
     ref = load_config("reference")
     assert (ref.data.frames, ref.data.size, ref.model.weight_bits, ref.model.act_bits) == (8, 32, 4, 4)
+    # a fair baseline: the TSN trains as long as the float TSM it is compared with
+    assert ref.train.tsn_epochs == ref.train.float_epochs
     with pytest.raises(ConfigError, match="no config named"):
         load_config("nonexistent")
