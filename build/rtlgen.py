@@ -6,15 +6,12 @@ files) flat, ``tsmfpga_top.sv`` and ``manifest.json`` (compile order, interface,
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.util.basic import qonnx_make_model
 
 from tsmfpga.core.clip import run_clips
 from tsmfpga.core.errors import UserFacingError
@@ -22,14 +19,9 @@ from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import get_meta
 from tsmfpga.core.streams import clip_starts
 from tsmfpga.hw.fifos import addr_width_for, analytical_depths
-from tsmfpga.hw.ops import owner_for, rtl_context
+from tsmfpga.hw.ops import build_instances
 from tsmfpga.hw.stitch import edges, write_rtl
 from tsmfpga.sim import harness
-
-
-def build_instances(model: ModelWrapper, fpgapart: str, clock_mhz: float) -> dict:
-    ctx = rtl_context(model, fpgapart, clock_mhz)
-    return {n.name: owner_for(n).rtl(model, n, ctx) for n in model.graph.node}
 
 
 class SizingCapError(UserFacingError):
@@ -100,34 +92,6 @@ def generate_rtl(model: ModelWrapper, out_dir: Path, fpgapart: str, clock_mhz: f
     manifest["fifo_sizing"] = sizing
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
-    """The consecutive nodes ``names`` (a chain) as a graph of their own: the first node's input
-    and the last node's output become the graph's input and output; initializers, datatypes and
-    metadata are kept (for per-layer RTL tests and fuzzing)."""
-    nodes = [copy.deepcopy(n) for n in model.graph.node if n.name in names]
-    if len(nodes) != len(names):
-        raise KeyError(f"nodes not found: {sorted(set(names) - {n.name for n in nodes})}")
-    inp, out = nodes[0].input[0], nodes[-1].output[0]
-    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)) for t in (inp, out)]
-    g = helper.make_graph(nodes, "sub", [vi[0]], [vi[1]])
-    sub = ModelWrapper(qonnx_make_model(g))
-    seen = set()
-    for n in nodes:
-        for t in list(n.input) + list(n.output):
-            if t in seen:
-                continue
-            seen.add(t)
-            if model.get_initializer(t) is not None:
-                sub.set_initializer(t, model.get_initializer(t))
-            dt = model.get_tensor_datatype(t)
-            if t not in (inp, out) and model.get_initializer(t) is None:
-                sub.graph.value_info.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)))
-            sub.set_tensor_datatype(t, dt)
-    for p in model.model.metadata_props:
-        sub.set_metadata_prop(p.key, p.value)
-    return sub
 
 
 def simulate_hw_graph(core: ModelWrapper, clips: np.ndarray, work: Path, fpgapart: str = "xc7z020clg400-1",

@@ -1,6 +1,10 @@
 """Mutation score: single faults put into a copy of a compiled design, each simulated by the
-normal regression (:func:`tsmfpga.sim.fullsim.run_sim`: outputs vs the HW graph, taps, tlast,
-status, timeouts). A mutant is *caught* when that regression reports a failure.
+normal regression: :func:`tsmfpga.sim.fullsim.run_sim` (outputs vs the HW graph, taps, tlast,
+status, timeouts) plus the directed extremes of every arithmetic layer
+(:mod:`tsmfpga.sim.extremes`, run with the mutant's ROM files). A mutant is *caught* when that
+regression reports a failure. A surviving threshold mutant whose threshold no input can meet
+exactly (proved by the extremes solver) is *equivalent*: no input can tell it from the original;
+the score counts caught / (mutants - equivalent) and lists the equivalent ones.
 
 Mutation kinds (one mutant per site):
 
@@ -33,6 +37,7 @@ from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import write_json
 from tsmfpga.hw.fifos import shortcut_edges
 from tsmfpga.hw.stitch import fifo_instance
+from tsmfpga.sim import extremes
 from tsmfpga.sim.fullsim import SimConfig, run_sim
 from tsmfpga.sim.harness import HarnessError
 
@@ -124,9 +129,10 @@ def mutants(manifest: dict, shortcuts: list[str] | None = None) -> list[Mutant]:
 
 
 def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, kinds: list[str] | None = None,
-                 names: list[str] | None = None, log=print) -> dict:
-    """Simulate every mutant of the design in ``build_dir`` with the normal regression; write
-    ``DIR/sim/mutation.json``. Returns the report (``score`` = caught / mutants)."""
+                 names: list[str] | None = None, directed: bool = True, log=print) -> dict:
+    """Simulate every mutant of the design in ``build_dir`` with the normal regression (plus the
+    directed extremes unless ``directed`` is False); write ``DIR/sim/mutation.json``. Returns
+    the report (``score`` = caught / (mutants - equivalent))."""
     build_dir = Path(build_dir)
     manifest = json.loads((build_dir / "rtl" / "manifest.json").read_text())
     work = build_dir / "mutate"
@@ -134,6 +140,11 @@ def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, ki
     work.mkdir(parents=True)
     core = hw_core(ModelWrapper(str(build_dir / "model_hw.onnx")))
     todo = [m for m in mutants(manifest, list(shortcut_edges(core))) if (not kinds or m.kind in kinds) and (not names or m.name in names)]
+    layers = []
+    if directed:
+        log("[mutate] building the per-layer extremes models ...")
+        layers = extremes.prepare(build_dir, work / "extremes", log=lambda *a: None)
+    unreachable = {ly.name: {tuple(s) for s in ly.summary.get("equivalent_threshold_sites", [])} for ly in layers}
     rows = []
     for k, m in enumerate(todo):
         copy = work / "design"
@@ -150,13 +161,21 @@ def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, ki
             failures = r["failures"]
         except (UserFacingError, HarnessError) as exc:   # the simulator build or run fails: a detection
             failures = [f"{type(exc).__name__}: {str(exc)[-300:]}"]
+        if layers:
+            failures += extremes.run(layers, copy / "rtl")["failures"]
+        # the threshold mutant edits channel 0's first threshold: equivalent when no input meets it
+        equivalent = not failures and m.kind == "threshold" and (0, 0) in unreachable.get(m.target, ())
         rows.append({"mutant": m.name, "kind": m.kind, "target": m.target, "description": m.description,
-                     "caught": bool(failures), "by": failures[:3]})
-        log(f"[mutate]   -> {'caught' if failures else 'SURVIVED'}")
+                     "caught": bool(failures), "equivalent": equivalent, "by": failures[:3]})
+        log(f"[mutate]   -> {'caught' if failures else 'equivalent (proved)' if equivalent else 'SURVIVED'}")
     caught = sum(r["caught"] for r in rows)
-    report = {"mutants": len(rows), "caught": caught, "score": caught / len(rows) if rows else None,
-              "survivors": [r["mutant"] for r in rows if not r["caught"]], "results": rows,
-              "regression": f"tsmfpga sim (HW-graph compare, taps, tlast/status/timeouts, latency) on {clips} clip(s)",
+    equiv = [r["mutant"] for r in rows if r["equivalent"]]
+    live = len(rows) - len(equiv)
+    report = {"mutants": len(rows), "caught": caught, "equivalent": equiv,
+              "score": caught / live if live else None,
+              "survivors": [r["mutant"] for r in rows if not r["caught"] and not r["equivalent"]], "results": rows,
+              "regression": f"tsmfpga sim (HW-graph compare, taps, tlast/status/timeouts, latency) on {clips} clip(s)"
+                            + (" + directed extremes of every arithmetic layer" if directed else ""),
               "source": "rtl_sim"}
     (build_dir / "sim").mkdir(exist_ok=True)
     write_json(build_dir / "sim" / "mutation.json", report)

@@ -76,12 +76,22 @@ def _sim(args: argparse.Namespace) -> int:
         print(f"tsmfpga sim: error: {len(report['failures'])} check(s) failed: " + "; ".join(report["failures"])
               + " (traces in the report)", file=sys.stderr)
         return 1
+    if args.extremes:
+        from tsmfpga.sim.extremes import run_extremes, summary as extremes_summary
+
+        e = run_extremes(cfg.build_dir, simulator=cfg.simulator)
+        print(extremes_summary(e))
+        print(f"extremes report: {cfg.build_dir / 'sim' / 'extremes.json'}")
+        if e["failures"]:
+            print("tsmfpga sim: error: " + "; ".join(e["failures"]), file=sys.stderr)
+            return 1
     if args.mutate:
         from tsmfpga.sim.mutate import run_mutation
 
         m = run_mutation(cfg.build_dir, clips=args.mutate_clips, inputs=cfg.inputs)
-        print(f"mutation score: {m['caught']}/{m['mutants']} mutants caught by the regression "
-              f"(rtl_sim; {cfg.build_dir / 'sim' / 'mutation.json'})")
+        eq = f", {len(m['equivalent'])} proved equivalent" if m["equivalent"] else ""
+        print(f"mutation score: {m['caught']}/{m['mutants'] - len(m['equivalent'])} mutants caught by the "
+              f"regression{eq} (rtl_sim; {cfg.build_dir / 'sim' / 'mutation.json'})")
         if m["survivors"]:
             print(f"tsmfpga sim: error: mutants survived the regression: {', '.join(m['survivors'])}",
                   file=sys.stderr)
@@ -181,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the sim passes, simulate single-fault mutants of the design (ROM bits, thresholds, "
                         "shift frame, clip flag, FIFO depth, DWC lanes); fails if one survives")
     p.add_argument("--mutate-clips", type=int, default=2, help="clips per mutant run (default 2)")
+    p.add_argument("--extremes", action="store_true",
+                   help="after the sim passes, drive every MVAU/Thresholding/Pool alone to its accumulator "
+                        "min/max and both sides of every threshold (directed inputs solved from the weights)")
     p.add_argument("--x-seeds", type=int, default=0,
                    help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
     p.add_argument("--no-taps", action="store_true",

@@ -25,7 +25,15 @@ from tsmfpga.hw.ops.finn_rtl import rtl_context  # noqa: E402
 from tsmfpga.hw.ops.mvau import widen_accumulator_outputs  # noqa: E402
 from tsmfpga.hw.ops.owner import estimate_layer, module_kinds, owner_for  # noqa: E402
 
-__all__ = ["DOMAIN", "TemporalShift", "get_state", "make_temporal_shift_node", "reset_state",
+
+
+def build_instances(model, fpgapart: str, clock_mhz: float) -> dict:
+    """The RTL instance of every node of a HW graph, by node name (each from its op's owner)."""
+    ctx = rtl_context(model, fpgapart, clock_mhz)
+    return {n.name: owner_for(n).rtl(model, n, ctx) for n in model.graph.node}
+
+
+__all__ = ["DOMAIN", "build_instances", "TemporalShift", "get_state", "make_temporal_shift_node", "reset_state",
            "owner_for", "estimate_layer", "module_kinds", "rtl_context", "widen_accumulator_outputs"]
 
 #: legacy qonnx registration style (op_type -> class), kept for tools that read it

@@ -66,7 +66,7 @@ def test_layer_rtl_matches_python(kind, tsm_build, tmp_path):
 
     from tsmfpga.core import toolenv
     from tsmfpga.core.graph import hw_core
-    from tsmfpga.flow.rtlgen import subgraph
+    from tsmfpga.core.graph import subgraph
     from tsmfpga.flow.rtlgen import simulate_hw_graph
 
     out, _ = tsm_build

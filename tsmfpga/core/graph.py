@@ -13,7 +13,9 @@ import copy
 from pathlib import Path
 
 import numpy as np
+from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.basic import qonnx_make_model
 
 from tsmfpga.core.errors import UserFacingError
 
@@ -128,3 +130,31 @@ def split_postproc(model: ModelWrapper) -> tuple[ModelWrapper, ModelWrapper | No
 def hw_core(model: ModelWrapper) -> ModelWrapper:
     """The HW-only graph (output post-processing split off)."""
     return split_postproc(model)[0]
+
+
+def subgraph(model: ModelWrapper, names: list[str]) -> ModelWrapper:
+    """The consecutive nodes ``names`` (a chain) as a graph of their own: the first node's input
+    and the last node's output become the graph's input and output; initializers, datatypes and
+    metadata are kept (for per-layer RTL tests and fuzzing)."""
+    nodes = [copy.deepcopy(n) for n in model.graph.node if n.name in names]
+    if len(nodes) != len(names):
+        raise KeyError(f"nodes not found: {sorted(set(names) - {n.name for n in nodes})}")
+    inp, out = nodes[0].input[0], nodes[-1].output[0]
+    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)) for t in (inp, out)]
+    g = helper.make_graph(nodes, "sub", [vi[0]], [vi[1]])
+    sub = ModelWrapper(qonnx_make_model(g))
+    seen = set()
+    for n in nodes:
+        for t in list(n.input) + list(n.output):
+            if t in seen:
+                continue
+            seen.add(t)
+            if model.get_initializer(t) is not None:
+                sub.set_initializer(t, model.get_initializer(t))
+            dt = model.get_tensor_datatype(t)
+            if t not in (inp, out) and model.get_initializer(t) is None:
+                sub.graph.value_info.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)))
+            sub.set_tensor_datatype(t, dt)
+    for p in model.model.metadata_props:
+        sub.set_metadata_prop(p.key, p.value)
+    return sub
