@@ -11,6 +11,11 @@
 //
 // The op's tlast (last beat of its frame) comes from the same counter.
 //
+// Streams: with STREAM_BITS > 0 each frame's entry also holds the stream id (in_tdest of the
+// frame's first input beat), presented on op_tdest for every beat of the frame the op is
+// consuming (the head entry; 0 when the queue is empty). The same module carries the stream id
+// to the accelerator output (op = the output port). STREAM_BITS = 0: single stream, op_tdest = 0.
+//
 // Timing: op_tuser / op_tlast are combinational from registers (no dependency on op handshakes this cycle).
 
 `default_nettype none
@@ -18,17 +23,21 @@
 module clip_flags #(
     parameter integer IN_FRAME_BEATS = 4,  // beats per frame at the accelerator input
     parameter integer OP_FRAME_BEATS = 4,  // beats per frame at the op's input
-    parameter integer DEPTH_LOG2     = 3   // log2 of the flag FIFO depth (frames in flight)
+    parameter integer DEPTH_LOG2     = 3,  // log2 of the flag FIFO depth (frames in flight)
+    parameter integer STREAM_BITS    = 0,  // bits of the stream id carried per frame (0: none)
+    parameter integer SW             = (STREAM_BITS > 0) ? STREAM_BITS : 1  // tdest port width (derived)
 ) (
     input  wire clk,
     input  wire rst,            // synchronous, active high
 
     input  wire in_beat,        // an input beat is accepted this cycle (tvalid & tready)
     input  wire in_tuser,       // tuser of that input beat (clip start on a frame's first beat)
+    input  wire [SW-1:0] in_tdest,  // stream id of that input beat (used on a frame's first beat)
     input  wire op_beat,        // the op accepts a beat this cycle
 
     output wire op_tuser,       // clip-start flag for the op's current beat
     output wire op_tlast,       // the op's current beat is the last of its frame
+    output wire [SW-1:0] op_tdest,  // stream id of the op's current frame
     output reg  overflow        // sticky: a frame flag was lost (DEPTH too small)
 );
 
@@ -49,6 +58,21 @@ module clip_flags #(
 
     assign op_tuser = op_cnt == 0 && !empty && flags[rd_ptr[DEPTH_LOG2-1:0]];
     assign op_tlast = op_cnt == OP_W'(OP_FRAME_BEATS - 1);
+
+    generate
+        if (STREAM_BITS > 0) begin : g_ids
+            reg [SW-1:0] ids [0:DEPTH-1];  // stream id per queued frame (LUT RAM)
+            assign op_tdest = empty ? {SW{1'b0}} : ids[rd_ptr[DEPTH_LOG2-1:0]];
+            always @(posedge clk) begin
+                if (push && !(full && !pop)) begin
+                    ids[wr_ptr[DEPTH_LOG2-1:0]] <= in_tdest;
+                end
+            end
+        end else begin : g_no_ids
+            assign op_tdest = {SW{1'b0}};
+            wire unused_tdest = &{1'b0, in_tdest};
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (rst) begin

@@ -24,6 +24,9 @@ class Bench:
         self.inb = int(dut.IN_FRAME_BEATS.value)
         self.opb = int(dut.OP_FRAME_BEATS.value)
         self.depth = 1 << int(dut.DEPTH_LOG2.value)
+        self.stream_bits = int(dut.STREAM_BITS.value)   # 0: no stream ids (op_tdest stays 0)
+        self.rng = random.Random(cocotb.RANDOM_SEED + 7)  # random in_tdest on every beat
+        self.streams_checked = 0
         self.model = ClipFlagsModel(self.inb, self.opb, self.depth)
         self.cycle = 0
         self.full_push_pop = 0      # cycles with `depth` frames in flight, one in and one out
@@ -65,9 +68,14 @@ class Bench:
         dut.in_beat.value = int(in_beat)
         dut.in_tuser.value = int(in_tuser)
         dut.op_beat.value = int(op_beat)
+        in_tdest = self.rng.getrandbits(self.stream_bits) if self.stream_bits else 0
+        dut.in_tdest.value = in_tdest
         await ReadOnly()
         got = (int(dut.op_tuser.value), int(dut.op_tlast.value), int(dut.overflow.value))
         want = (int(m.op_tuser), int(m.op_tlast), int(m.overflow))
+        assert int(dut.op_tdest.value) == m.op_tdest, (
+            f"cycle {self.cycle}: op_tdest {int(dut.op_tdest.value)}, model {m.op_tdest}")
+        self.streams_checked += bool(m.queue) and m.op_tdest != 0
         assert got == want, (
             f"cycle {self.cycle}: (op_tuser, op_tlast, overflow) = {got}, model {want}; "
             f"in frames {self.in_frames}, op beats {self.op_beats}, in flight {m.in_flight}")
@@ -81,7 +89,7 @@ class Bench:
         if op_beat and self.op_beats % self.opb == 0:
             self.op_flags.append(got[0])
         await RisingEdge(dut.clk)
-        m.step(in_beat, in_tuser, op_beat)
+        m.step(in_beat, in_tuser, op_beat, in_tdest)
         self.in_beats += int(in_beat)
         self.op_beats += int(op_beat)
         self.cycle += 1
@@ -150,6 +158,8 @@ async def random_traffic_no_overflow(dut):
                   checked, bench.full_push_pop)
     assert checked > 50, f"only {checked} op frames checked"
     assert bench.full_push_pop > 0, "never started a frame at a full queue while one left it"
+    if bench.stream_bits:
+        assert bench.streams_checked > 100, f"only {bench.streams_checked} cycles with a stream id checked"
 
 
 @cocotb.test()
