@@ -295,7 +295,7 @@ def step_rtl(model, cfg):
     retyped = widen_accumulator_outputs(model)
     if retyped:
         model.set_metadata_prop("tsmfpga.retyped_outputs", json.dumps(retyped))
-    manifest = generate_rtl(model, cfg.out / "rtl", board.part, clock, fifo_sizing=cfg.fifo_sizing)
+    manifest = generate_rtl(model, cfg.out / "rtl", board.finn_part, clock, fifo_sizing=cfg.fifo_sizing)
     model.set_metadata_prop("tsmfpga.rtl", json.dumps({
         "dir": "rtl", "top": manifest["top"], "files": len(manifest["files"]),
         "input": manifest["input"], "output": manifest["output"],

@@ -125,9 +125,9 @@ def swg_ram_style(node, board) -> str:
     """Default ``ram_style`` of the sliding window buffer (cheaper fraction of its resource)."""
     spec = specialized(node, "rtl")
     spec.set_nodeattr("ram_style", "block")
-    bram18 = int(spec.bram_estimation(board.part))
+    bram18 = int(spec.bram_estimation(board.finn_part))
     spec.set_nodeattr("ram_style", "distributed")
-    lut = int(spec.lut_estimation(board.part)) - 300
+    lut = int(spec.lut_estimation(board.finn_part)) - 300
     return choose_ram_style(bram18, lut, board)
 
 
@@ -166,7 +166,7 @@ class SwgOwner(_FinnRtlOwner):
         custom_op(node).set_nodeattr("ram_style", swg_ram_style(node, board))
 
     def resources(self, model, node, board) -> dict:
-        part = board.part
+        part = board.finn_part
         spec = specialized(node, "rtl")
         style = spec.get_nodeattr("ram_style")
         lut = int(spec.lut_estimation(part))
@@ -203,7 +203,7 @@ class ThresholdingOwner(_FinnRtlOwner, ChannelPEOwner):
     module_prefixes = ("Thresholding",)
 
     def resources(self, model, node, board) -> dict:
-        part = board.part
+        part = board.finn_part
         pe = custom_op(node).get_nodeattr("PE")
         spec = specialized(node, "rtl")
         mem_lut = int(math.ceil(spec.lut_estimation(part)))

@@ -161,7 +161,7 @@ class MvauOwner(OpOwner):
         return [{"PE": p, "SIMD": s} for p in divisors(mh) for s in divisors(mw)]
 
     def decide(self, model, node, board) -> None:
-        ok, _ = mvau_dsp_feasible(model, node, board.part)
+        ok, _ = mvau_dsp_feasible(model, node, board.finn_part)
         op = custom_op(node)
         op.set_nodeattr("resType", "dsp" if ok else "lut")
         op.set_nodeattr("ram_style", mvau_ram_style(node, board))
@@ -170,7 +170,7 @@ class MvauOwner(OpOwner):
         custom_op(node).set_nodeattr("resType", impl)
 
     def resources(self, model, node, board) -> dict:
-        part = board.part
+        part = board.finn_part
         mac_impl = _mac_impl(node)
         ram_style = custom_op(node).get_nodeattr("ram_style")
         if ram_style not in RAM_STYLES:

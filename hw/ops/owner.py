@@ -179,7 +179,7 @@ class OpOwner:
         """``{"resources": {LUT, FF, BRAM36, DSP, LUTRAM}, "models": {...}, ...extras}``."""
         op = custom_op(node)
         t = node.op_type
-        r = op.node_res_estimation(board.part)
+        r = op.node_res_estimation(board.finn_part)
         return {"resources": {"LUT": int(r["LUT"]), "FF": ff_base(op), "BRAM36": r["BRAM_18K"] / 2,
                               "DSP": int(r["DSP"]), "LUTRAM": 0},
                 "models": {"LUT": f"{FINN} {t}.lut_estimation", "BRAM36": f"{FINN} {t}.bram_estimation / 2",

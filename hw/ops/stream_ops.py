@@ -61,7 +61,7 @@ class ElementwiseAddOwner(ChannelPEOwner):
 
     def resources(self, model, node, board) -> dict:
         op = custom_op(node)
-        t, part, pe = node.op_type, board.part, op.get_nodeattr("PE")
+        t, part, pe = node.op_type, board.finn_part, op.get_nodeattr("PE")
         ob = op.get_output_datatype().bitwidth()
         mem_lut = int(op.lut_estimation(part))  # constant operand memory (0 for two streams)
         bram18 = int(op.bram_estimation(part))

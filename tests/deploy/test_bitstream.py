@@ -74,7 +74,7 @@ def test_over_capacity_names_the_largest_consumers(bitstream):
     from tsmfpga.hw.boards import get_board
 
     out, _ = bitstream
-    tiny = dataclasses.replace(get_board("pynq-z2"), lut=100)
+    tiny = dataclasses.replace(get_board("pynq-z2"), resources={**get_board("pynq-z2").resources, "LUT": 100})
     with pytest.raises(OverCapacityError, match=r"LUT .* > 100.*largest consumers"):
         run_bitstream(out, tiny, log=lambda *a: None)
 

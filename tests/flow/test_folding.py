@@ -170,7 +170,7 @@ def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
 
     _, roomy = fold(hw_graph, board, CLOCK, target_fps=20000)
     assert roomy.mac_impl["lut"] == [] and roomy.mac_impl["dsp"]
-    small = dataclasses.replace(board, dsp=16)
+    small = dataclasses.replace(board, resources={**board.resources, "DSP": 16})
     model, res = fold(hw_graph, small, CLOCK, target_fps=20000)
     assert res.mac_impl["lut"], "no MVAU moved to LUT multipliers"
     assert res.totals["DSP"] <= res.budget["DSP"] < roomy.totals["DSP"]

@@ -96,7 +96,7 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
     sim = json.loads(sim_report.read_text()) if sim_report.is_file() else None
     if sim and sim.get("fps"):
         fps = sim["fps"]
-    finn = finn_estimate(model, board.part, clock, fps)
+    finn = finn_estimate(model, board.finn_part, clock, fps)
 
     vivado = shutil.which("vivado")
     bit = hwh = None
