@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsmfpga.flow.transforms.io_prep import InputDeclarationError, parse_input_scale, parse_input_type
+
 
 @dataclass
 class CompileConfig:
@@ -40,9 +42,22 @@ class CompileConfig:
     allow_mismatch: bool = False
     #: FIFO depths: "simulation" (measured occupancy in a Verilator sizing run) or "analytical"
     fifo_sizing: str = "simulation"
+    #: declared integer type of the raw graph input ("UINT8", "INT8", ...; ``--input-type``) for
+    #: models that do float arithmetic before their first quantizer (BNN-PYNQ TFC/CNV); the input
+    #: is then ``code * input_scale``. None: the model's own input quantizer gives the codes
+    input_type: str | None = None
+    #: scale of the declared input codes, a number or a fraction string ("1/255"; ``--input-scale``);
+    #: only with ``input_type`` (None then means 1)
+    input_scale: float | str | None = None
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
         self.out = Path(self.out)
         if self.verify_inputs is not None:
             self.verify_inputs = Path(self.verify_inputs)
+        if self.input_type is None and self.input_scale is not None:
+            raise InputDeclarationError(
+                f"--input-scale {self.input_scale} needs --input-type (e.g. --input-type UINT8 --input-scale 1/255)")
+        if self.input_type is not None:
+            self.input_type = parse_input_type(self.input_type)
+            self.input_scale = parse_input_scale(1 if self.input_scale is None else self.input_scale)

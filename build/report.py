@@ -46,6 +46,7 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
             "layout": hw_input.layout,
             "scale": hw_input.scale,
             "zero_point": hw_input.zero_point,
+            "declared": hw_input.declared,
         },
         "temporal_shift": get_meta(model, "tsmfpga.temporal_shift", []),
         "postproc": get_meta(model, "tsmfpga.postproc", []),
@@ -74,7 +75,8 @@ def summary(report: dict) -> str:
     lines.append(f"  python exec vs QONNX golden: {pe.get('mismatches')} mismatches over {pe.get('frames')} "
                  f"frames ({pe.get('values')} values) -> bit exact: {pe.get('bit_exact')}")
     lines.append(f"  input: {report['input']['dtype']} {report['input']['shape']} "
-                 f"scale {report['input']['scale']} zero-point {report['input']['zero_point']}")
+                 f"scale {report['input']['scale']} zero-point {report['input']['zero_point']}"
+                 + (" (declared: --input-type/--input-scale)" if report["input"].get("declared") else ""))
     if report.get("rtl"):
         r = report["rtl"]
         lines.append(f"  rtl: {r['dir']}/{r['top']}.sv ({r['files']} files, {r['fifos']} FIFOs, {r['dwcs']} "

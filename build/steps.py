@@ -24,7 +24,13 @@ from tsmfpga.flow.config import CompileConfig
 from tsmfpga.flow.folding import fold
 from tsmfpga.flow.rtlgen import generate_rtl
 from tsmfpga.hw.ops import widen_accumulator_outputs
-from tsmfpga.flow.transforms.io_prep import AnnotateNCHWInputs, IntegerInputFromQuant, NormalizeTruncRounding
+from tsmfpga.flow.transforms.io_prep import (
+    AbsorbInputFlatten,
+    AnnotateNCHWInputs,
+    DeclareIntegerInput,
+    IntegerInputFromQuant,
+    NormalizeTruncRounding,
+)
 from tsmfpga.flow.transforms.layout import (
     AbsorbTransposeIntoGlobalAvgPool,
     MakeInputNHWC,
@@ -85,7 +91,10 @@ def step_tidy(model, cfg):
 
 @step("integer_input")
 def step_integer_input(model, cfg):
-    """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept)."""
+    """Input quantizer absorbed: the hardware input is its integer code (scale/zero-point kept);
+    or, with ``--input-type/--input-scale``, the raw input declared integer (BNN-PYNQ style)."""
+    if cfg is not None and cfg.input_type is not None:
+        return model.transform(DeclareIntegerInput(cfg.input_type, cfg.input_scale))
     model = model.transform(IntegerInputFromQuant(0))
     inp = model.graph.input[0].name
     if not model.get_tensor_datatype(inp).is_integer():
@@ -97,7 +106,9 @@ def step_integer_input(model, cfg):
             f"graph input {shown} is a float tensor ({model.get_tensor_datatype(inp).name}) feeding "
             f"{first}, with no input quantizer: hardware needs integers. Put a QuantIdentity input "
             "quantizer right after the model input before exporting (e.g. Uint8ActPerTensorFloat for "
-            "pixels, Int8ActPerTensorFloat for signed data); its integer code becomes the HW input.")
+            "pixels, Int8ActPerTensorFloat for signed data); its integer code becomes the HW input. "
+            "Or, if the model does float preprocessing before its first quantizer (BNN-PYNQ's 2x - 1), "
+            "declare the raw input's integer type: --input-type UINT8 --input-scale 1/255 for pixels.")
     return model
 
 
@@ -179,8 +190,8 @@ def step_nhwc(model, cfg):
     if any(n.op_type == "MatMul" and model.get_tensor_datatype(n.input[0]) == DataType["BIPOLAR"]
            for n in model.graph.node):
         model = model.transform(ConvertBipolarMatMulToXnorPopcount()).transform(Streamline())
-    for t in (MakeInputNHWC(), AbsorbTransposeIntoGlobalAvgPool(), AbsorbTransposeIntoMultiThreshold(),
-              MoveUnitReshapeToOutput(), GiveUniqueNodeNames()):
+    for t in (MakeInputNHWC(), AbsorbInputFlatten(), AbsorbTransposeIntoGlobalAvgPool(),
+              AbsorbTransposeIntoMultiThreshold(), MoveUnitReshapeToOutput(), GiveUniqueNodeNames()):
         model = model.transform(t)
     meta = records.get_meta(model, "tsmfpga.hw_input") or records.HwInput(name=model.graph.input[0].name)
     meta.layout = "NHWC" if len(model.get_tensor_shape(model.graph.input[0].name)) == 4 else "NC"

@@ -66,3 +66,29 @@ def run_cli(*args):
     import sys
 
     return subprocess.run([sys.executable, "-m", "tsmfpga", *args], capture_output=True, text=True)
+
+
+#: input shape (C, H, W) of brevitas_examples' BNN-PYNQ networks by architecture
+BNN_PYNQ_SHAPES = {"FC": (1, 28, 28), "CNV": (3, 32, 32)}
+
+
+def export_bnn_pynq(name: str, path, seed: int = 0, calib_batches: int = 4):
+    """brevitas_examples' BNN-PYNQ network ``name`` (e.g. "tfc_2w2a", "cnv_1w1a"), the exact
+    published architecture, exported with ``export_qonnx`` unmodified. Random-initialised (the
+    pretrained weights come from GitHub, unreachable here), with BN / TensorNorm statistics from a
+    few train-mode forwards on uniform [0, 1] pixels so that thresholds are non-trivial. Returns the
+    path; the raw input is pixel/255 in [0, 1] (declare it: --input-type UINT8 --input-scale 1/255)."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas_examples.bnn_pynq.models import model_with_cfg
+
+    torch.manual_seed(seed)
+    model, cfg = model_with_cfg(name, pretrained=False)
+    shape = BNN_PYNQ_SHAPES[cfg.get("MODEL", "ARCH")]
+    model.train()
+    with torch.no_grad():
+        for _ in range(calib_batches):
+            model(torch.rand(16, *shape))
+    model.eval()
+    export_qonnx(model, torch.rand(1, *shape), export_path=str(path))
+    return path

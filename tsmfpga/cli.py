@@ -46,7 +46,8 @@ def _compile(args: argparse.Namespace) -> int:
                         clock_mhz=args.clock_mhz, target_fps=args.target_fps, budget_fraction=args.budget,
                         start_step=args.start_step, stop_step=args.stop_step,
                         verify_clips=args.verify_clips, verify_inputs=args.inputs,
-                        fifo_sizing=args.fifo_sizing, allow_mismatch=args.allow_mismatch)
+                        fifo_sizing=args.fifo_sizing, allow_mismatch=args.allow_mismatch,
+                        input_type=args.input_type, input_scale=args.input_scale)
     from tsmfpga.hw.boards import get_board
 
     get_board(cfg.board)  # unknown board: clear error before any work
@@ -174,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build RTL even if the HW graph is not bit-exact with the QONNX golden (default: fail)")
     p.add_argument("--fifo-sizing", default="simulation", choices=["simulation", "analytical"],
                    help="FIFO depths from a Verilator sizing run (default) or the analytical bound")
+    p.add_argument("--input-type", default=None, metavar="TYPE",
+                   help="declare the raw model input as integer codes of TYPE (UINTn / INTn), for models "
+                        "with float preprocessing before their first quantizer, e.g. BNN-PYNQ: "
+                        "--input-type UINT8 --input-scale 1/255 (default: the model's input quantizer)")
+    p.add_argument("--input-scale", default=None, metavar="SCALE",
+                   help="with --input-type: the model input is code * SCALE (number or fraction, e.g. 1/255; "
+                        "default 1)")
     p.set_defaults(func=_compile)
 
     p = sub.add_parser("sim", help="simulate the stitched RTL on whole clips: bit-exactness, latency, throughput")

@@ -9,10 +9,23 @@
   scale 1/255, or an Int8 signed input quantizer) gets the quantizer's integer code as its input:
   the Quant node becomes ``[Add(-zero_point)] -> Mul(scale)``, which streamlining absorbs, and
   the graph input is typed ``INTn`` / ``UINTn``. Exact by the Quant definition.
+* :class:`DeclareIntegerInput` (before ``ConvertQONNXtoFINN``, instead of the above): a graph that
+  does float arithmetic on its raw input before the first quantizer (BNN-PYNQ's ``2x - 1`` and
+  flatten) gets a user-declared integer input, ``code -> Mul(scale) -> (old input)``, as FINN's
+  own BNN-PYNQ flows do (pixels as UINT8 with scale 1/255); streamlining then absorbs the
+  preprocessing into the first thresholds. ``parse_input_type`` / ``parse_input_scale`` check
+  the declaration (``--input-type`` / ``--input-scale``).
+* :class:`AbsorbInputFlatten` (after streamlining): ``input (N, C, H, W) -> Reshape/Flatten ->
+  (N, C*H*W)`` (an MLP on images, BNN-PYNQ TFC) becomes a flat graph input: the hardware
+  streams the frame in its row-major (C, H, W) order, so no layer is needed for it (the HW
+  input layout is then "NC", :func:`tsmfpga.core.clip.to_nhwc` flattens the frame).
 """
 
 from __future__ import annotations
 
+import math
+import re
+from fractions import Fraction
 
 import numpy as np
 from qonnx.core.datatype import DataType
@@ -234,3 +247,115 @@ class AnnotateNCHWInputs(Transformation):
                 model.set_tensor_layout(inp.name, DataLayout.NCHW)
                 changed = True
         return model, False  # annotation only; never needs a second pass
+
+
+class InputDeclarationError(UserFacingError):
+    """``--input-type`` / ``--input-scale`` cannot be used as given."""
+
+
+def parse_input_type(text: str) -> str:
+    """``UINTn`` (1..16 bits) or ``INTn`` (2..16 bits), case-insensitive -> the qonnx DataType name."""
+    m = re.fullmatch(r"(U?INT)(\d+)", str(text).strip().upper())
+    lo = 1 if m and m.group(1) == "UINT" else 2
+    if not m or not lo <= int(m.group(2)) <= 16:
+        raise InputDeclarationError(
+            f"--input-type {text!r}: expected an integer type UINTn (n = 1..16) or INTn (n = 2..16), e.g. "
+            "UINT8 for pixels, INT8 for signed samples")
+    return f"{m.group(1)}{int(m.group(2))}"
+
+
+def parse_input_scale(text) -> float:
+    """A positive finite scale: a number (``0.5``, ``3.9e-3``) or a fraction ``a/b`` (``1/255``)."""
+    try:
+        value = float(Fraction(str(text).strip().replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InputDeclarationError(
+            f"--input-scale {text!r}: expected a positive number or fraction, e.g. 1/255 (pixel codes "
+            "0..255 -> x in [0, 1]) or 1 (x = code)")
+    return value
+
+
+class DeclareIntegerInput(Transformation):
+    """Declare graph input ``input_index`` as integer codes: ``x = (code - zero_point) * scale``.
+
+    Runs on the QONNX graph (before ``ConvertQONNXtoFINN``) for models whose raw input is not
+    quantized before float arithmetic (BNN-PYNQ TFC/CNV: flatten, ``2x - 1``, then the first
+    quantizer). The input keeps its name and becomes ``dtype``-typed; its consumers now read
+    ``[Add(-zero_point)] -> Mul(scale)`` of it. The float values the graph sees are exactly those
+    of the golden run on ``(code - zero_point) * scale``; streamlining folds the scale and the
+    preprocessing into the first quantizer's thresholds. The declaration goes to
+    ``tsmfpga.hw_input`` (report, simulation, driver).
+    """
+
+    def __init__(self, dtype: str, scale: float, zero_point: int = 0, input_index: int = 0):
+        super().__init__()
+        self.dtype = DataType[parse_input_type(dtype)]
+        self.scale = parse_input_scale(scale)
+        self.zero_point = int(zero_point)
+        self.input_index = input_index
+
+    def apply(self, model: ModelWrapper):
+        from onnx import TensorProto, helper
+
+        g = model.graph
+        inp = g.input[self.input_index].name
+        if model.get_tensor_datatype(inp).is_integer():
+            raise InputDeclarationError(
+                f"graph input {inp!r} is already integer-typed ({model.get_tensor_datatype(inp).name}); "
+                "leave out --input-type / --input-scale")
+        shape = model.get_tensor_shape(inp)
+        x = model.make_new_valueinfo_name()
+        for n in model.find_consumers(inp):
+            for i, t in enumerate(n.input):
+                if t == inp:
+                    n.input[i] = x
+        new_nodes, src = [], inp
+        if self.zero_point != 0:
+            zp_name, mid = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+            model.set_initializer(zp_name, np.asarray(-self.zero_point, np.float32))
+            new_nodes.append(helper.make_node("Add", [src, zp_name], [mid], name="declared_input_zero_point"))
+            g.value_info.append(helper.make_tensor_value_info(mid, TensorProto.FLOAT, shape))
+            src = mid
+        s_name = model.make_new_valueinfo_name()
+        model.set_initializer(s_name, np.asarray(self.scale, np.float32))
+        new_nodes.append(helper.make_node("Mul", [src, s_name], [x], name="declared_input_scale"))
+        g.value_info.append(helper.make_tensor_value_info(x, TensorProto.FLOAT, shape))
+        for k, n in enumerate(new_nodes):
+            g.node.insert(k, n)
+        model.set_tensor_datatype(inp, self.dtype)
+        records.set_meta(model, "tsmfpga.hw_input", records.HwInput(
+            name=inp, dtype=self.dtype.name, scale=self.scale, zero_point=self.zero_point,
+            code_min=int(self.dtype.min()), code_max=int(self.dtype.max()), declared=True,
+            meaning="declared with --input-type/--input-scale: x = (code - zero_point) * scale is the "
+                    "model's raw input (for UINT8 with scale 1/255 the code is the pixel value)"))
+        return model, False  # one declaration; never a second pass
+
+
+class AbsorbInputFlatten(Transformation):
+    """A graph input consumed only by a flattening ``Reshape`` / ``Flatten`` to ``(N, K)`` becomes
+    that flat ``(N, K)`` input (same values, same row-major order: exact)."""
+
+    def apply(self, model: ModelWrapper):
+        for inp in model.graph.input:
+            cons = model.find_consumers(inp.name)
+            if len(cons) != 1 or cons[0].op_type not in ("Reshape", "Flatten"):
+                continue
+            node = cons[0]
+            if node.op_type == "Reshape" and model.get_initializer(node.input[1]) is None:
+                continue
+            ishape, oshape = model.get_tensor_shape(inp.name), model.get_tensor_shape(node.output[0])
+            if ishape is None or oshape is None or len(oshape) != 2 or oshape[0] != ishape[0]:
+                continue
+            dt = model.get_tensor_datatype(inp.name)
+            for c in model.find_consumers(node.output[0]):
+                for i, t in enumerate(c.input):
+                    if t == node.output[0]:
+                        c.input[i] = inp.name
+            model.graph.node.remove(node)
+            model.set_tensor_shape(inp.name, list(oshape))
+            model.set_tensor_datatype(inp.name, dt)
+            model.set_tensor_layout(inp.name, ["N", "C"])
+            return model, True
+        return model, False

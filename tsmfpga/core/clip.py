@@ -98,8 +98,11 @@ def dequantize(codes: np.ndarray, scale: float, zero_point: float) -> np.ndarray
 
 def to_nhwc(frame: np.ndarray, layout: str | None) -> np.ndarray:
     """One frame in the golden's layout (C, H, W) -> the HW graph input (1, H, W, C) when the
-    HW graph is NHWC; other ranks unchanged (batch axis added)."""
+    HW graph is NHWC; a flat HW input (layout "NC") gets the frame flattened row-major, (1, C*H*W)
+    (the compiler absorbed the model's flatten); other ranks unchanged (batch axis added)."""
     x = np.asarray(frame, np.float32)[None]
+    if layout == "NC":
+        return x.reshape(1, -1)
     return x.transpose(0, 2, 3, 1) if layout == "NHWC" and x.ndim == 4 else x
 
 

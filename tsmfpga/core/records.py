@@ -86,6 +86,9 @@ class HwInput(Record):
     layout: str | None = None
     #: how codes relate to values (documentation for users of the graph)
     meaning: str = ""
+    #: True when the user declared the input type and scale (``compile --input-type/--input-scale``),
+    #: False when they come from the model's own input quantizer
+    declared: bool = False
     version: int = SCHEMA_VERSION
 
 
