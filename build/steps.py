@@ -29,6 +29,7 @@ from tsmfpga.flow.transforms.io_prep import (
     AnnotateNCHWInputs,
     DeclareIntegerInput,
     IntegerInputFromQuant,
+    MoveInputThresholdNHWC,
     NormalizeTruncRounding,
 )
 from tsmfpga.flow.transforms.layout import (
@@ -190,7 +191,7 @@ def step_nhwc(model, cfg):
     if any(n.op_type == "MatMul" and model.get_tensor_datatype(n.input[0]) == DataType["BIPOLAR"]
            for n in model.graph.node):
         model = model.transform(ConvertBipolarMatMulToXnorPopcount()).transform(Streamline())
-    for t in (MakeInputNHWC(), AbsorbInputFlatten(), AbsorbTransposeIntoGlobalAvgPool(),
+    for t in (MoveInputThresholdNHWC(), MakeInputNHWC(), AbsorbInputFlatten(), AbsorbTransposeIntoGlobalAvgPool(),
               AbsorbTransposeIntoMultiThreshold(), MoveUnitReshapeToOutput(), GiveUniqueNodeNames()):
         model = model.transform(t)
     meta = records.get_meta(model, "tsmfpga.hw_input") or records.HwInput(name=model.graph.input[0].name)

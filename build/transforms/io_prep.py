@@ -19,6 +19,10 @@
   (N, C*H*W)`` (an MLP on images, BNN-PYNQ TFC) becomes a flat graph input: the hardware
   streams the frame in its row-major (C, H, W) order, so no layer is needed for it (the HW
   input layout is then "NC", :func:`tsmfpga.core.clip.to_nhwc` flattens the frame).
+* :class:`MoveInputThresholdNHWC` (NHWC conversion): a declared input keeps its first quantizer,
+  a ``MultiThreshold`` (NCHW) on the graph input followed by ``Transpose(0,2,3,1)``; the Transpose
+  moves in front of it (thresholds per channel commute with a layout change) so that
+  ``MakeInputNHWC`` can absorb it into an NHWC graph input.
 """
 
 from __future__ import annotations
@@ -357,5 +361,45 @@ class AbsorbInputFlatten(Transformation):
             model.set_tensor_shape(inp.name, list(oshape))
             model.set_tensor_datatype(inp.name, dt)
             model.set_tensor_layout(inp.name, ["N", "C"])
+            return model, True
+        return model, False
+
+
+class MoveInputThresholdNHWC(Transformation):
+    """``input -> MultiThreshold(NCHW) -> Transpose(0,2,3,1)`` becomes
+    ``input -> Transpose(0,2,3,1) -> MultiThreshold(NHWC)`` (same values: a MultiThreshold is
+    elementwise with per-channel thresholds, the channel axis moves with ``data_layout``)."""
+
+    def apply(self, model: ModelWrapper):
+        from qonnx.custom_op.registry import getCustomOp
+
+        import qonnx.core.data_layout as DataLayout
+
+        inputs = {i.name for i in model.graph.input}
+        for mt in model.graph.node:
+            if mt.op_type != "MultiThreshold" or mt.input[0] not in inputs:
+                continue
+            op = getCustomOp(mt)
+            cons = model.find_consumers(mt.output[0])
+            if op.get_nodeattr("data_layout") != "NCHW" or len(cons) != 1 or cons[0].op_type != "Transpose":
+                continue
+            tr = cons[0]
+            if list(get_by_name(tr.attribute, "perm").ints) != [0, 2, 3, 1]:
+                continue
+            if len(model.find_consumers(mt.input[0])) != 1:
+                continue
+            x, mid, y = mt.input[0], mt.output[0], tr.output[0]
+            out_dt = model.get_tensor_datatype(mid)
+            nhwc = model.get_tensor_shape(y)
+            tr.input[0], tr.output[0] = x, mid
+            mt.input[0], mt.output[0] = mid, y
+            op.set_nodeattr("data_layout", "NHWC")
+            g = model.graph
+            g.node.remove(tr)
+            g.node.insert(list(g.node).index(mt), tr)
+            model.set_tensor_shape(mid, nhwc)
+            model.set_tensor_datatype(mid, model.get_tensor_datatype(x))
+            model.set_tensor_layout(mid, DataLayout.NHWC)
+            model.set_tensor_datatype(y, out_dt)
             return model, True
         return model, False

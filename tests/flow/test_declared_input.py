@@ -188,3 +188,35 @@ def test_published_tfc_front_end_maps_with_declared_input(tfc, tmp_path):
     assert m.get_tensor_shape(inp) == [1, 784] and m.get_tensor_datatype(inp).name == "UINT8"
     meta = json.loads(m.get_metadata_prop("tsmfpga.hw_input"))
     assert meta["declared"] is True and meta["layout"] == "NC" and meta["scale"] == 1 / 255
+
+
+def test_move_input_threshold_nhwc_keeps_the_function():
+    """input (UINT8, NCHW) -> MultiThreshold(NCHW, per channel) -> Transpose(0,2,3,1) becomes
+    input -> Transpose -> MultiThreshold(NHWC): same outputs on every code."""
+    import copy
+
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    from tsmfpga.flow.transforms.io_prep import MoveInputThresholdNHWC
+
+    rng = np.random.default_rng(4)
+    thr = np.sort(rng.uniform(0, 255, size=(3, 5)), axis=1).astype(np.float32)
+    nodes = [helper.make_node("MultiThreshold", ["x", "thr"], ["q"], domain="qonnx.custom_op.general",
+                              out_dtype="INT4", out_bias=-2.0, data_layout="NCHW"),
+             helper.make_node("Transpose", ["q"], ["y"], perm=[0, 2, 3, 1])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 3])],
+                              value_info=[helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 3, 4, 5])])
+    model = ModelWrapper(qonnx_make_model(graph))
+    model.set_initializer("thr", thr)
+    model.set_tensor_datatype("x", DataType["UINT8"])
+    after, changed = MoveInputThresholdNHWC().apply(copy.deepcopy(model))
+    assert changed and [n.op_type for n in after.graph.node] == ["Transpose", "MultiThreshold"]
+    assert after.get_tensor_shape(after.graph.node[0].output[0]) == [1, 4, 5, 3]
+    for _ in range(4):
+        x = rng.integers(0, 256, size=(1, 3, 4, 5)).astype(np.float32)
+        assert np.array_equal(_run(model, x), _run(after, x))
+    assert MoveInputThresholdNHWC().apply(after)[1] is False
