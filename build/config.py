@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow.transforms.io_prep import InputDeclarationError, parse_input_scale, parse_input_type
 
 
@@ -49,6 +50,10 @@ class CompileConfig:
     #: scale of the declared input codes, a number or a fraction string ("1/255"; ``--input-scale``);
     #: only with ``input_type`` (None then means 1)
     input_scale: float | str | None = None
+    #: independent video streams (cameras) the design serves (``--streams``): every temporal shift
+    #: keeps one previous frame and clip state per stream, the stream id travels with each frame
+    #: (``s_axis_tdest`` / ``m_axis_tdest``); 1 = the single-stream design
+    streams: int = 1
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
@@ -58,6 +63,8 @@ class CompileConfig:
         if self.input_type is None and self.input_scale is not None:
             raise InputDeclarationError(
                 f"--input-scale {self.input_scale} needs --input-type (e.g. --input-type UINT8 --input-scale 1/255)")
+        if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
+            raise UserFacingError(f"--streams {self.streams}: must be an integer >= 1 (cameras served)")
         if self.input_type is not None:
             self.input_type = parse_input_type(self.input_type)
             self.input_scale = parse_input_scale(1 if self.input_scale is None else self.input_scale)

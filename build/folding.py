@@ -40,7 +40,7 @@ from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.records import Folding
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.ops import estimate_layer, owner_for
-from tsmfpga.hw.ops.owner import RESOURCES
+from tsmfpga.hw.ops.owner import RESOURCES, custom_op
 
 #: resources checked against the budget (LUTRAM is a subset of LUT that only SLICEMs provide)
 CHECKED = ("LUT", "LUTRAM", "BRAM36", "DSP", "FF")
@@ -348,3 +348,74 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
         except FoldingError as e:
             limit = {"reason": "budget", "next_ii_cycles": int(faster), "detail": str(e)}
     return m, _result(layers, board, clock_mhz, budget, budget_fraction, None, tc, limit, mins)
+
+
+# ----------------------------------------------------------------------------- streams (cameras)
+#: frame rate of one camera for the "cameras served" figure
+CAMERA_FPS = 30.0
+
+
+def _stateful(model) -> list:
+    return [n for n in _hw_nodes(model) if n.op_type == "TemporalShift"]
+
+
+def set_streams(model: ModelWrapper, streams: int) -> list[str]:
+    """Give every TemporalShift ``streams`` frame buffers (attribute ``streams``); returns their names."""
+    if int(streams) < 1:
+        raise FoldingError(f"streams = {streams} must be >= 1")
+    names = []
+    for n in _stateful(model):
+        custom_op(n).set_nodeattr("streams", int(streams))
+        names.append(n.name)
+    return names
+
+
+def _fits_streams(model, board, budget, streams: int) -> tuple[bool, dict]:
+    """The folded ``model`` with ``streams`` streams, after the folder's default memory decisions
+    of the stateful layers and its repairs: (fits the budget, totals)."""
+    m = copy.deepcopy(model)
+    set_streams(m, streams)
+    for n in _stateful(m):
+        owner_for(n).decide(m, n, board)
+    totals = _totals(_repair(m, board, budget))
+    return not _over(totals, budget), totals
+
+
+def plan_streams(model: ModelWrapper, board, clock_mhz: float | None = None,
+                 budget_fraction: float = 0.8, limit: int = 1 << 16) -> dict:
+    """Capacity of a folded design in streams (cameras), analytical: the largest N whose N-fold
+    temporal-shift state fits ``budget_fraction`` of the board at the folded frame rate (memory
+    bound), the cameras of :data:`CAMERA_FPS` the frame rate serves (compute bound), and which binds.
+    A design without temporal state has no memory bound (``max_streams`` None)."""
+    board = _board(board)
+    clock_mhz = board.clock(clock_mhz)
+    cap = board.capacity()
+    budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
+              for k in CHECKED}
+    ii = max(_cycles(n) for n in _hw_nodes(model))
+    fps = clock_mhz * 1e6 / ii
+    compute = int(fps // CAMERA_FPS)
+    out = {"source": "analytical", "camera_fps": CAMERA_FPS, "fps": round(fps, 1), "ii_cycles": int(ii),
+           "budget_fraction": budget_fraction, "cameras_compute_bound": compute,
+           "stateful_layers": [n.name for n in _stateful(model)]}
+    if not out["stateful_layers"]:
+        return {**out, "max_streams": None, "cameras": compute, "bound": "compute",
+                "detail": "no temporal state: every stream shares the pipeline; the frame rate alone limits cameras"}
+    ok, _ = _fits_streams(model, board, budget, 1)
+    if not ok:
+        return {**out, "max_streams": 0, "cameras": 0, "bound": "memory",
+                "detail": "even one stream does not fit the budget"}
+    lo, hi = 1, 2
+    while hi <= limit and _fits_streams(model, board, budget, hi)[0]:
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:  # lo fits, hi does not (or is past the limit)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _fits_streams(model, board, budget, mid)[0] else (lo, mid)
+    _, totals = _fits_streams(model, board, budget, lo)
+    cameras = min(lo, compute)
+    bound = "compute" if compute <= lo else "memory"
+    return {**out, "max_streams": lo, "max_streams_totals": totals, "cameras": cameras, "bound": bound,
+            "detail": (f"{fps:,.0f} fps / {CAMERA_FPS:g} fps = {compute} cameras (compute); the state of "
+                       f"{lo:,} streams fits {budget_fraction:.0%} of {board.name} (memory{', at the search limit' if lo >= limit else ''}); "
+                       f"{bound}-bound: {cameras} cameras")}

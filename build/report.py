@@ -7,6 +7,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from tsmfpga.core.graph import op_histogram
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.flow.config import CompileConfig
+from tsmfpga.flow.folding import plan_streams
 
 
 def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status: str = "complete",
@@ -52,11 +53,21 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
         "postproc": get_meta(model, "tsmfpga.postproc", []),
         "ops": op_histogram(model),
         "rtl": get_meta(model, "tsmfpga.rtl"),
+        "streams": _streams(model, cfg, folding),
         "step_seconds": timings,
         "units": {"clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical)",
                   "step_seconds": "s wall clock"},
     }
+
+
+def _streams(model: ModelWrapper, cfg: CompileConfig, folding: dict) -> dict | None:
+    """Streams served by the design (``--streams``) and the capacity plan of the folded design
+    (:func:`tsmfpga.flow.folding.plan_streams`, analytical); None before folding."""
+    if not folding.get("board") or not folding.get("layers"):
+        return None
+    plan = plan_streams(model, folding["board"], folding.get("clock_mhz"), folding.get("budget_fraction", 0.8))
+    return {"design_streams": int(cfg.streams), **plan}
 
 
 def summary(report: dict) -> str:
@@ -77,6 +88,12 @@ def summary(report: dict) -> str:
     lines.append(f"  input: {report['input']['dtype']} {report['input']['shape']} "
                  f"scale {report['input']['scale']} zero-point {report['input']['zero_point']}"
                  + (" (declared: --input-type/--input-scale)" if report["input"].get("declared") else ""))
+    st = report.get("streams")
+    if st:
+        mem = "no temporal state" if st["max_streams"] is None else f"state of {st['max_streams']:,} streams fits"
+        lines.append(f"  streams: design serves {st['design_streams']}; capacity (analytical): {mem} "
+                     f"{st['budget_fraction']:.0%} of the board, {st['cameras_compute_bound']} cameras at "
+                     f"{st['camera_fps']:g} fps by frame rate -> {st['cameras']} cameras ({st['bound']}-bound)")
     if report.get("rtl"):
         r = report["rtl"]
         lines.append(f"  rtl: {r['dir']}/{r['top']}.sv ({r['files']} files, {r['fifos']} FIFOs, {r['dwcs']} "

@@ -21,7 +21,7 @@ from tsmfpga.core import records, toolenv
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.graph import is_hw_node, load_model, postproc_nodes
 from tsmfpga.flow.config import CompileConfig
-from tsmfpga.flow.folding import fold
+from tsmfpga.flow.folding import fold, set_streams
 from tsmfpga.flow.rtlgen import generate_rtl
 from tsmfpga.hw.ops import widen_accumulator_outputs
 from tsmfpga.flow.transforms.io_prep import (
@@ -269,6 +269,17 @@ def step_check_mapped(model, cfg):
         raise UnmappedNodeError(
             f"{len(bad)} node(s) could not be mapped to hardware layers:\n" + "\n".join(lines)
             + ("\n  ..." if len(bad) > 10 else ""))
+    return model
+
+
+@step("streams")
+def step_streams(model, cfg):
+    """``--streams N``: every TemporalShift keeps N frame buffers (one per stream) before folding, so
+    the estimates and the folder see the N-fold state. N = 1 leaves the graph untouched."""
+    streams = cfg.streams if cfg is not None else 1
+    if streams > 1:
+        set_streams(model, streams)
+        model.set_metadata_prop("tsmfpga.streams", json.dumps({"streams": streams}))
     return model
 
 

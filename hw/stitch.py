@@ -4,7 +4,11 @@ Every graph edge becomes producer -> [axis_dwc when lane counts differ] -> axis_
 consumer. Residual joins get a deep FIFO on their shortcut input (see :mod:`tsmfpga.hw.fifos`).
 The clip-start sideband (``s_axis_tuser`` on a frame's first beat) reaches every stateful op
 through a ``clip_flags`` instance (frames stay in order, so one flag per frame lines up).
-The output carries ``m_axis_tlast`` on the last beat of each frame. Output is deterministic:
+The output carries ``m_axis_tlast`` on the last beat of each frame. A design serving several
+streams (graph metadata ``tsmfpga.streams``, ``tsmfpga compile --streams``) takes each frame's
+stream id on ``s_axis_tdest`` (first beat); the same queues carry it to every multi-stream op
+(its :attr:`~tsmfpga.hw.backend.base.RtlInstance.stream_port`) and to ``m_axis_tdest``.
+Output is deterministic:
 identical graphs give byte-identical RTL.
 """
 
@@ -79,14 +83,18 @@ def edges(model, instances: dict[str, RtlInstance]) -> list[Edge]:
     return result
 
 
-def clip_flag_depth_log2(model, node_name: str, es: list[Edge], fifo_aw: dict[str, int]) -> int:
-    """Bound on the frames in flight between the top input and a stateful op: every FIFO on the
-    way can hold capacity / frame-beats frames (rounded up) and every node at most one more;
-    returns log2 of the flag FIFO depth that holds them all (a lost flag would shift clip starts)."""
+def clip_flag_depth_log2(model, node_name: str | None, es: list[Edge], fifo_aw: dict[str, int]) -> int:
+    """Bound on the frames in flight between the top input and a stateful op (``node_name``; None:
+    the top's output): every FIFO on the way can hold capacity / frame-beats frames (rounded up)
+    and every node at most one more; returns log2 of the flag FIFO depth that holds them all (a
+    lost flag would shift clip starts)."""
     by_tensor = {e.tensor: e for e in es}
     producers = {t: n for n in model.graph.node for t in n.output}
-    node = next(n for n in model.graph.node if n.name == node_name)
-    todo, seen, frames = [node.input[0]], set(), 2
+    if node_name is None:
+        start = model.graph.output[0].name
+    else:
+        start = next(n for n in model.graph.node if n.name == node_name).input[0]
+    todo, seen, frames = [start], set(), 2
     while todo:
         t = todo.pop()
         if t in seen:
@@ -111,6 +119,17 @@ def fifo_instance(tensor: str) -> str:
 def _params(params: dict) -> list[tuple[str, str | int]]:
     """Parameter list for the template: a str stays a (Verilog string) str, anything else an int."""
     return [(k, v if isinstance(v, str) else int(v)) for k, v in params.items()]
+
+
+def design_streams(model) -> int:
+    """Streams the design serves (graph metadata ``tsmfpga.streams``; 1 without it)."""
+    raw = model.get_metadata_prop("tsmfpga.streams")
+    return int(json.loads(raw)["streams"]) if raw else 1
+
+
+def stream_bits(streams: int) -> int:
+    """Width of the stream id (tdest) of a design serving ``streams`` streams (0 for one)."""
+    return (int(streams) - 1).bit_length() if streams > 1 else 0
 
 
 def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, int]) -> tuple[dict, dict]:
@@ -152,16 +171,19 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
                                    "beats_per_frame": e.frame_beats, "width": dw}
         in_wires[e.dst] = f"{w}_c"
     clip_errs = []
+    sb = stream_bits(design_streams(model))
     for name, inst in instances.items():
         ports = [(inst.clk, "clk"), (inst.rst, "rst_n" if inst.rst_active_low else "rst")]
         clipped = inst.clip_frame_beats is not None
         if clipped:
             decls.append({"kind": "clip", "inst": name})
             depth = clip_flag_depth_log2(model, name, es, fifo_aw)
+            params = {"IN_FRAME_BEATS": first.frame_beats, "OP_FRAME_BEATS": inst.clip_frame_beats,
+                      "DEPTH_LOG2": depth}
+            if sb:
+                params["STREAM_BITS"] = sb
             body.append({"kind": "clip_flags", "inst": name, "op": in_wires[(name, 0)],
-                         "params": _params({"IN_FRAME_BEATS": first.frame_beats,
-                                            "OP_FRAME_BEATS": inst.clip_frame_beats,
-                                            "DEPTH_LOG2": depth})})
+                         "params": _params(params)})
             clip_errs.append(f"{name}_clip_overflow")
         for i, st in enumerate(inst.inputs):
             c = in_wires[(name, i)]
@@ -179,6 +201,11 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
                 ports.append((st.tlast, ""))
             if st.tuser:
                 ports.append((st.tuser, ""))
+        if inst.stream_port:
+            if not (clipped and sb):
+                raise BackendError(f"node {name}: a multi-stream op in a design without stream ids "
+                                   "(set the design's streams, tsmfpga compile --streams)")
+            ports.append((inst.stream_port, f"{name}_clip_tdest"))
         ports += sorted(inst.ties.items())
         body.append({"kind": "instance", "module": inst.module, "name": name,
                      "params": _params(inst.params), "ports": ports})
@@ -190,9 +217,16 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
         "output": {"tensor": last.tensor, "lanes": last.lanes_src, "elem_bits": last.elem_bits,
                    "width": out_w, "frame_beats": ob, "dtype": model.get_tensor_datatype(last.tensor).name},
     }
+    out_dest = []
+    if sb:
+        io["streams"] = {"streams": design_streams(model), "tdest_bits": sb}
+        out_dest = _params({"IN_FRAME_BEATS": first.frame_beats, "OP_FRAME_BEATS": ob,
+                            "DEPTH_LOG2": clip_flag_depth_log2(model, None, es, fifo_aw), "STREAM_BITS": sb})
+        clip_errs.append("out_dest_overflow")
     context = {"top": TOP, "s": io["input"], "m": io["output"],
                "out_beat_bits": max(1, int(ob).bit_length()),
-               "error_sources": clip_errs, "decls": decls, "body": body}
+               "error_sources": clip_errs, "decls": decls, "body": body,
+               "stream_bits": sb, "out_dest": out_dest}
     return context, {**io, **info}
 
 

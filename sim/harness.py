@@ -47,6 +47,9 @@ class SimRun:
     wall_s: float
     #: with ``taps=True``: FIFO index (manifest order) -> words that entered that FIFO, in order
     taps: dict[int, list[int]] | None = None
+    #: multi-stream tops: frame -> m_axis_tdest of its output beats; bad_tdest: it changed inside a frame
+    out_dest: dict[int, int] | None = None
+    bad_tdest: bool = False
 
 
 def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
@@ -54,7 +57,9 @@ def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
     per FIFO (hierarchical references into the top, by the stitcher's instance names) that logs
     ``F <tensor> <max occupancy>`` at the end."""
     i, o = manifest["input"], manifest["output"]
+    streams = manifest.get("streams") or {}
     return render("tsmfpga.sim", "tb_stream.sv.j2", tb=TB, top=manifest["top"],
+                  stream_bits=int(streams.get("tdest_bits", 0)),
                   in_w=i["width"], out_w=o["width"], in_frame=i["frame_beats"],
                   out_frame=o["frame_beats"], monitor_fifos=monitor_fifos,
                   fifos=[{"tensor": t, "instance": fifo_instance(t)} for t in manifest["fifos"]])
@@ -125,16 +130,20 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
         p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False,
-        x_seed: int | None = None) -> SimRun:
+        x_seed: int | None = None, dests: np.ndarray | None = None) -> SimRun:
     """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps
-    (and with ``taps`` every beat that entered each FIFO of the top)."""
+    (and with ``taps`` every beat that entered each FIFO of the top). ``dests``: per-beat stream
+    ids, for a multi-stream top only (its testbench reads them; :attr:`SimRun.out_dest`)."""
     import time
 
     work = Path(work).resolve()
     digits = -(-in_w // 4)
     fin, fout, fev = work / "in_beats.hex", work / "out_beats.hex", work / "events.txt"
     with open(fin, "w") as f:
-        f.writelines(f"{int(u):x} {int(w):0{digits}x}\n" for u, w in zip(users, words))
+        if dests is None:
+            f.writelines(f"{int(u):x} {int(w):0{digits}x}\n" for u, w in zip(users, words))
+        else:
+            f.writelines(f"{int(u):x} {int(d):x} {int(w):0{digits}x}\n" for u, d, w in zip(users, dests, words))
     ftap = work / "taps.hex"
     for p in (fout, fev, ftap):
         p.unlink(missing_ok=True)
@@ -150,12 +159,17 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     if proc.returncode != 0 or not fev.is_file():
         raise HarnessError(f"simulation failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
     ins, outs, timeout, bad_tlast, err, cycles, fifo_max = {}, {}, False, False, False, 0, {}
+    out_dest, bad_tdest = ({} if dests is not None else None), False
     for line in fev.read_text().splitlines():
         p = line.split()
         if p[0] == "I":
             ins[int(p[1])] = int(p[2])
         elif p[0] == "O":
             outs[int(p[1])] = int(p[2])
+            if len(p) > 3 and out_dest is not None:
+                out_dest[int(p[1])] = int(p[3])
+        elif p[0] == "BAD_TDEST":
+            bad_tdest = True
         elif p[0] == "F":
             fifo_max[p[1]] = int(p[2])
         elif p[0] == "TIMEOUT":
@@ -174,20 +188,31 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
             for line in f:
                 k, w = line.split()
                 tapped.setdefault(int(k), []).append(int(w, 16))
-    return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall, tapped)
+    return SimRun(out_words, fifo_max, ins, outs, cycles, timeout, bad_tlast, err, wall, tapped,
+                  out_dest, bad_tdest)
 
 
 def stream(exe: Path, rtl_dir: Path, work: Path, manifest, frames: np.ndarray, clip_start: np.ndarray,
-           **run_kw) -> tuple[np.ndarray, SimRun]:
+           stream_ids: np.ndarray | None = None, **run_kw) -> tuple[np.ndarray, SimRun]:
     """The one path from frames to simulated outputs: ``frames`` (F, elements per frame, in the
     HW graph's layout) with per-frame clip-start flags are encoded as input beats
     (:mod:`tsmfpga.core.streams`), streamed through the built model ``exe`` and the output beats
     decoded. Returns (output values flat, in frame order; the run with its cycle stamps).
+    ``stream_ids``: per-frame stream (camera) of a multi-stream design (default: all 0), sent on
+    ``s_axis_tdest``; the run's ``out_dest`` holds each output frame's ``m_axis_tdest``.
     ``run_kw`` go to :func:`run` (simulator, seed, p_valid, p_ready, max_cycles, period)."""
     m = manifest if isinstance(manifest, RtlManifest) else RtlManifest.from_dict(manifest, "RTL manifest")
     frames = np.asarray(frames).reshape(len(frames), -1)
     words, users = encode_frames(frames, clip_start, m.input.lanes, m.input.elem_bits, m.input.encoding())
+    dests = None
+    if m.streams:
+        ids = np.zeros(len(frames), np.int64) if stream_ids is None else np.asarray(stream_ids, np.int64)
+        if len(ids) != len(frames) or ids.min(initial=0) < 0 or ids.max(initial=0) >= m.streams["streams"]:
+            raise HarnessError(f"stream ids must be one per frame in 0..{m.streams['streams'] - 1}")
+        dests = np.repeat(ids, m.input.frame_beats)
+    elif stream_ids is not None and np.any(np.asarray(stream_ids) != 0):
+        raise HarnessError("stream ids given for a one-stream design (compile with --streams N)")
     r = run(exe, Path(rtl_dir).resolve(), work, words, users, m.input.width,
-            len(frames) * m.output.frame_beats, **run_kw)
+            len(frames) * m.output.frame_beats, dests=dests, **run_kw)
     values = unpack_beats(r.outputs, m.output.lanes, m.output.elem_bits, encoding=m.output.encoding())
     return values, r

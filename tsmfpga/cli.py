@@ -47,7 +47,7 @@ def _compile(args: argparse.Namespace) -> int:
                         start_step=args.start_step, stop_step=args.stop_step,
                         verify_clips=args.verify_clips, verify_inputs=args.inputs,
                         fifo_sizing=args.fifo_sizing, allow_mismatch=args.allow_mismatch,
-                        input_type=args.input_type, input_scale=args.input_scale)
+                        input_type=args.input_type, input_scale=args.input_scale, streams=args.streams)
     from tsmfpga.hw.boards import get_board
 
     get_board(cfg.board)  # unknown board: clear error before any work
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames/s to reach (default: the highest that fits the resource budget)")
     p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's)")
     p.add_argument("--budget", type=float, default=0.8, help="fraction of LUT/BRAM/DSP to use (default 0.8)")
+    p.add_argument("--streams", type=int, default=1, metavar="N",
+                   help="serve N independent video streams (cameras): one temporal-shift state per stream, "
+                        "stream id on s_axis_tdest / m_axis_tdest (default 1)")
     p.add_argument("--out", default="out/compile", help="build folder (default out/compile)")
     p.add_argument("--start-step", default=None, help="resume at this step (uses the saved graphs)")
     p.add_argument("--stop-step", default=None, help="stop after this step")

@@ -62,5 +62,8 @@ class RtlInstance:
     #: for stateful temporal ops: input beats per frame (the stitcher feeds the clip-start flag
     #: on tuser of the first beat of each frame)
     clip_frame_beats: int | None = None
+    #: for multi-stream stateful ops: the input port taking the stream id of the frame (the
+    #: stitcher feeds it from the same per-frame queue as the clip-start flag); None: one stream
+    stream_port: str | None = None
     #: cycles from input to output when not stalled, if known (for reports)
     latency_cycles: int | None = None

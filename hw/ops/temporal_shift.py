@@ -13,6 +13,14 @@ width PE*b x depth H*W*ShiftChannels/PE, in RAMB18 by finn's BRAM18 geometry tab
 width*ceil(depth/64) LUTRAM LUTs ("distributed"); default: the cheaper fraction of its board
 resource; the folder's BRAM<->LUTRAM repair may move it.
 
+Streams (``streams`` attribute, ``tsmfpga compile --streams N``, RTL parameter ``STREAMS``): the
+op serves N independent streams (cameras) whose whole frames interleave; each stream has its own
+frame buffer and clip state, so the buffer is N x H*W*K/PE words (the estimate and the folder's
+BRAM/LUTRAM choice see the N-fold memory) plus, for N > 1, N have-prev flip-flops (LUT
+N + N/4 + 2*ceil(log2 N), FF N + 2*ceil(log2 N) + 1). In Python execution each stream keeps its
+buffer under its own key (:func:`tsmfpga.core.clip.stream_state_key`; the active stream is set by
+:func:`tsmfpga.core.clip.run_streams`).
+
 Python execution (``execute_onnx``) creates a fresh ``CustomOp`` wrapper for every node call, so
 the frame buffer cannot live on the instance: it lives in the clip runner's store
 (:data:`tsmfpga.core.clip.STATE`) keyed by the node's ``state_id`` attribute (falls back to the
@@ -49,7 +57,7 @@ from tsmfpga.hw.ops.owner import (
     register,
 )
 
-from tsmfpga.core.clip import STATE, reset_state, state_key  # noqa: F401  (reset_state: re-exported)
+from tsmfpga.core.clip import ACTIVE_STREAM, STATE, reset_state, stream_state_key  # noqa: F401  (reset_state: re-exported)
 
 #: qonnx domain of our ops (a Python module path: qonnx imports it to find the op class)
 DOMAIN = "tsmfpga.hw.ops"
@@ -58,8 +66,8 @@ _LAYOUT_CHANNEL_AXIS = {"NHWC": 3, "NCHW": 1}
 
 
 def get_state(node) -> np.ndarray | None:
-    """The buffered channels of ``node`` (None right after a reset)."""
-    return STATE.get(state_key(node))
+    """The buffered channels of ``node`` for the active stream (None right after a reset)."""
+    return STATE.get(stream_state_key(node))
 
 
 def make_temporal_shift_node(inp: str, out: str, num_channels: int, shift_channels: int,
@@ -98,6 +106,9 @@ class TemporalShift(HWCustomOp):
             "ram_style": ("s", False, "auto", {"auto", "block", "distributed"}),
             # key of the Python-execution frame buffer (stable across graph copies)
             "state_id": ("s", False, ""),
+            # independent streams (cameras) served: one frame buffer and clip state per stream
+            # (RTL parameter STREAMS; the stream id arrives per frame on tdest)
+            "streams": ("i", False, 1),
         }
         attrs.update(super().get_nodeattr_types())
         return attrs
@@ -135,9 +146,10 @@ class TemporalShift(HWCustomOp):
         return int(np.prod(self.get_folded_output_shape()[:-1]))
 
     def buffer_bits(self) -> int:
-        """Size of the frame buffer in bits (H * W * ShiftChannels * bitwidth)."""
+        """Size of the frame buffers in bits (streams * H * W * ShiftChannels * bitwidth)."""
         h, w = self.get_nodeattr("ImgDim")
-        return h * w * self.get_nodeattr("ShiftChannels") * self.get_input_datatype().bitwidth()
+        return (self.get_nodeattr("streams") * h * w * self.get_nodeattr("ShiftChannels")
+                * self.get_input_datatype().bitwidth())
 
     # ---- graph integration ----
     def make_shape_compatible_op(self, model):
@@ -155,6 +167,8 @@ class TemporalShift(HWCustomOp):
             msgs.append(f"ShiftChannels={k} must be in 1..NumChannels={c}")
         if pe < 1 or c % pe or k % pe:
             msgs.append(f"PE={pe} must divide NumChannels={c} and ShiftChannels={k}")
+        if self.get_nodeattr("streams") < 1:
+            msgs.append(f"streams={self.get_nodeattr('streams')} must be >= 1")
         dt = self.get_nodeattr("inputDataType")
         if dt and dt != "FLOAT32" and not DataType[dt].allowed(0):
             msgs.append(f"inputDataType {dt} cannot represent the zeros shifted in at clip start")
@@ -169,7 +183,10 @@ class TemporalShift(HWCustomOp):
         if x.ndim != 4:
             raise ValueError(f"TemporalShift {node.name}: expected a 4D input, got shape {x.shape}")
         cur = np.take(x, range(k), axis=axis)
-        key = state_key(node)
+        streams, stream = self.get_nodeattr("streams"), ACTIVE_STREAM["id"]
+        if not 0 <= stream < streams:
+            raise ValueError(f"TemporalShift {node.name}: stream {stream} out of range (streams={streams})")
+        key = stream_state_key(node)
         prev = STATE.get(key)
         if prev is None or prev.shape != cur.shape:
             prev = np.zeros_like(cur)
@@ -183,11 +200,13 @@ class TemporalShift(HWCustomOp):
 
 # ----------------------------------------------------------------------------- owner
 def ts_memory(op, ram_style: str | None, board) -> tuple[str, int, int]:
-    """(ram_style, RAMB18, LUTRAM) of the frame buffer (``ram_style`` None / "auto": the default)."""
+    """(ram_style, RAMB18, LUTRAM) of the frame buffers (``ram_style`` None / "auto": the
+    default): one RAM of streams x H*W*K/PE words (the RTL's buffer address is stream * depth +
+    position)."""
     h, w = op.get_nodeattr("ImgDim")
     pe, k = op.get_nodeattr("PE"), op.get_nodeattr("ShiftChannels")
     bits = op.get_input_datatype().bitwidth()
-    width, depth = pe * bits, h * w * k // pe
+    width, depth = pe * bits, h * w * k // pe * op.get_nodeattr("streams")
     bram18, lut = bram18_geometry(width, depth), lutram_luts(width, depth)
     style = ram_style if ram_style in RAM_STYLES else choose_ram_style(bram18, lut, board)
     return style, (bram18 if style == "block" else 0), (lut if style == "distributed" else 0)
@@ -217,10 +236,15 @@ class TemporalShiftOwner(OpOwner):
         pe = op.get_nodeattr("PE")
         style, bram18, lutram = ts_memory(op, op.get_nodeattr("ram_style"), board)
         bits = op.get_input_datatype().bitwidth()
-        return {"resources": {"LUT": 40 + 2 * pe * bits + lutram, "FF": ff_base(op) + pe * bits,
+        streams = op.get_nodeattr("streams")
+        # per stream: a have-prev flip-flop with its write enable (1 LUT) and a share of the read
+        # mux (1/4 LUT); the stream register, first-beat flag and address concatenation
+        sw = max(1, (streams - 1).bit_length())
+        lut_s, ff_s = (streams + streams // 4 + 2 * sw, streams + 2 * sw + 1) if streams > 1 else (0, 0)
+        return {"resources": {"LUT": 40 + 2 * pe * bits + lutram + lut_s, "FF": ff_base(op) + pe * bits + ff_s,
                               "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": lutram},
                 "models": {"LUT": OURS, "BRAM36": f"{OURS} (finn BRAM18 geometry)", "FF": OURS, "DSP": "none"},
-                "ram_style": style, "buffer_bits": int(op.buffer_bits())}
+                "ram_style": style, "buffer_bits": int(op.buffer_bits()), "streams": int(streams)}
 
     def rtl(self, model, node, ctx) -> RtlInstance:
         inst = custom_op(node)
@@ -228,10 +252,14 @@ class TemporalShiftOwner(OpOwner):
         c, k, pe = (inst.get_nodeattr(a) for a in ("NumChannels", "ShiftChannels", "PE"))
         bits = model.get_tensor_datatype(node.input[0]).bitwidth()
         ram_style = decision(node, "ram_style", RAM_STYLES, "block")
+        streams = inst.get_nodeattr("streams")
+        params = {"CHANNELS": c, "SHIFT_CHANNELS": k, "PE": pe, "PIXELS": h * w, "DATA_BITS": bits,
+                  "RAM_STYLE": ram_style}
+        if streams > 1:   # one stream: the parameter and the tdest port stay at their defaults
+            params["STREAMS"] = streams
         return RtlInstance(
-            name=node.name, module="temporal_shift",
-            params={"CHANNELS": c, "SHIFT_CHANNELS": k, "PE": pe, "PIXELS": h * w, "DATA_BITS": bits,
-                    "RAM_STYLE": ram_style},
+            name=node.name, module="temporal_shift", params=params,
+            stream_port="s_axis_tdest" if streams > 1 else None,
             inputs=[axis_stream(model, node, 0, True, "s_axis", tlast="s_axis_tlast", tuser="s_axis_tuser")],
             outputs=[axis_stream(model, node, 0, False, "m_axis", tlast="m_axis_tlast", tuser="m_axis_tuser")],
             sources=[rtl_source("temporal_shift.sv")], clip_frame_beats=h * w * c // pe, latency_cycles=1)

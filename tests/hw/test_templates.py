@@ -65,7 +65,8 @@ def _contexts():
     model, instances = _tiny_design()
     top, _ = describe_top(model, instances, {})
     tb = {"tb": "tsmfpga_tb", "top": "tsmfpga_top", "in_w": 8, "out_w": 4, "in_frame": 4,
-          "out_frame": 8, "monitor_fifos": True, "fifos": [{"tensor": "t", "instance": "t_fifo"}]}
+          "out_frame": 8, "monitor_fifos": True, "fifos": [{"tensor": "t", "instance": "t_fifo"}],
+          "stream_bits": 0}
     build = {"board_name": "pynq-z2", "part": "xc7z020clg400-1",
              "board_preset": "tul.com.tw:pynq-z2:part0:1.0", "clock_mhz": "100", "jobs": 4,
              "bit_name": "tsmfpga", "artifact_dir": "..", "ps_ctrl_port": "M_AXI_GP0",

@@ -41,14 +41,35 @@ def state_key(node) -> str:
     return node.name
 
 
-def reset_state(model: ModelWrapper | None = None) -> None:
-    """Clip start: forget the previous frame (all buffers, or those of ``model``'s nodes)."""
-    if model is None:
+#: the stream (camera) whose state Python execution of stateful ops uses; 0 is the single
+#: stream of a one-stream design (see :func:`set_stream`, :func:`run_streams`)
+ACTIVE_STREAM = {"id": 0}
+
+
+def set_stream(stream: int) -> None:
+    """Select the stream whose frame buffers the next Python executions read and write."""
+    ACTIVE_STREAM["id"] = int(stream)
+
+
+def stream_state_key(node) -> str:
+    """Key of a stateful node's buffer for the active stream (stream 0: :func:`state_key`)."""
+    s = ACTIVE_STREAM["id"]
+    return state_key(node) if s == 0 else f"{state_key(node)}/stream{s}"
+
+
+def reset_state(model: ModelWrapper | None = None, stream: int | None = None) -> None:
+    """Clip start: forget the previous frame (all buffers, or those of ``model``'s nodes; of
+    every stream, or of ``stream`` only)."""
+    if model is None and stream is None:
         STATE.clear()
         return
-    for node in model.graph.node:
-        if node.op_type in STATEFUL_OPS:
-            STATE.pop(state_key(node), None)
+    nodes = [n for n in model.graph.node if n.op_type in STATEFUL_OPS] if model is not None else None
+    for key in list(STATE):
+        base, _, tail = key.partition("/stream")
+        if nodes is not None and base not in {state_key(n) for n in nodes}:
+            continue
+        if stream is None or (int(tail) if tail else 0) == stream:
+            del STATE[key]
 
 
 def is_step_graph(model: ModelWrapper) -> bool:
@@ -80,6 +101,28 @@ def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bo
         states = {a: ctx[b] for a, b in zip(s_in, s_out)}
         result.append(ctx if full_context else np.asarray(ctx[out]))
     reset_state(model)
+    return result
+
+
+def run_streams(model: ModelWrapper, schedule: Iterable[tuple[int, np.ndarray, bool]]) -> list:
+    """Execute a HW graph over interleaved frames of several streams: ``schedule`` yields
+    (stream, frame, clip_start); each stream's stateful ops keep their own buffers (cleared at
+    that stream's clip start), as in a design compiled with ``--streams``. Returns output 0 per
+    frame. Equals :func:`run_clip` run separately on every stream's clips."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    name, out = model.graph.input[0].name, model.graph.output[0].name
+    reset_state(model)
+    result = []
+    try:
+        for stream, frame, start in schedule:
+            if start:
+                reset_state(model, stream)
+            set_stream(stream)
+            result.append(np.asarray(execute_onnx(model, {name: np.asarray(frame, np.float32)})[out]))
+    finally:
+        set_stream(0)
+        reset_state(model)
     return result
 
 

@@ -171,6 +171,8 @@ class RtlManifest(Record):
     dwcs: dict = field(default_factory=dict)
     instances: list = field(default_factory=list)
     fifo_sizing: dict | None = None
+    #: multi-stream designs: {"streams": N, "tdest_bits": B} (s_axis_tdest / m_axis_tdest); None: one stream
+    streams: dict | None = None
     version: int = SCHEMA_VERSION
 
     def __post_init__(self):
