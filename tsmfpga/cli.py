@@ -102,16 +102,23 @@ def _sim(args: argparse.Namespace) -> int:
 
 def _bitstream(args: argparse.Namespace) -> int:
     from tsmfpga.deploy.bitstream import VivadoMissing, run_bitstream, summary
+    from tsmfpga.deploy.ecp5 import TimingFailed
 
     try:
         report = run_bitstream(Path(args.dir), args.board, clock_mhz=args.clock_mhz,
                                qat_report=Path(args.qat_report) if args.qat_report else None,
-                               skip_estimate=args.skip_estimate)
+                               skip_estimate=args.skip_estimate, seed=args.seed,
+                               allow_timing_fail=args.allow_timing_fail)
     except VivadoMissing as exc:
         report = json.loads((Path(args.dir) / "bitstream" / "report.json").read_text())
         print(summary(report))
         print(f"tsmfpga bitstream: error: {exc}", file=sys.stderr)
         return 3
+    except TimingFailed as exc:
+        report = json.loads((Path(args.dir) / "bitstream" / "report.json").read_text())
+        print(summary(report))
+        print(f"tsmfpga bitstream: error: {exc}", file=sys.stderr)
+        return 4
     print(summary(report))
     return 0
 
@@ -211,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the layer taps (clip 0 again, every inter-layer stream compared with the HW graph)")
     p.set_defaults(func=_sim)
 
-    p = sub.add_parser("bitstream", help="yosys resource estimate, Vivado project (+ bitstream if Vivado "
-                                         "is installed) and the deploy package")
+    p = sub.add_parser("bitstream", help="Xilinx: yosys resource estimate, Vivado project (+ bitstream if "
+                                         "Vivado is installed) and the deploy package; ECP5: synthesis, place "
+                                         "and route, timing and bitstream (open tools)")
     p.add_argument("dir", help="build folder of `tsmfpga compile`")
     p.add_argument("--board", default=None,
                    help="board from hw/boards/boards.yaml (default: the board the design was folded for; "
@@ -220,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the compile's)")
     p.add_argument("--qat-report", default=None, help="QAT report.json (alarm threshold, class names)")
     p.add_argument("--skip-estimate", action="store_true", help="skip the yosys estimate (minutes on big designs)")
+    p.add_argument("--seed", type=int, default=1, help="ECP5 boards: nextpnr placement seed (default 1)")
+    p.add_argument("--allow-timing-fail", action="store_true",
+                   help="ECP5 boards: exit 0 even when post-route timing misses the clock (default: exit 4; "
+                        "the report and bitstream are written either way)")
     p.set_defaults(func=_bitstream)
 
     p = sub.add_parser("deploy", help="copy DIR/deploy (driver, accel.json, bitstream) to a board over ssh")

@@ -1,5 +1,7 @@
 """`tsmfpga bitstream`: resource estimate (yosys), Vivado project, bitstream when Vivado exists,
 deploy package. Writes ``DIR/bitstream/report.json`` (last, atomically) and ``DIR/deploy/``.
+Boards of a Lattice family (ECP5) take the open flow instead (:mod:`tsmfpga.deploy.ecp5`:
+synthesis, place and route, timing and a bitstream, all here).
 
 Without Vivado on PATH everything up to it is built and checked, the report says
 ``"vivado": {"found": false}`` and ``"bitstream": null``, and the command exits non-zero
@@ -19,6 +21,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from tsmfpga.core import toolenv
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.records import get_meta, write_json
+from tsmfpga.deploy import ecp5
 from tsmfpga.deploy.package import write_deploy
 from tsmfpga.flow.finn_estimate import finn_estimate
 from tsmfpga.hw.boards import get_board
@@ -45,9 +48,11 @@ def folded_for(build_dir: Path, model: ModelWrapper, compile_report: dict) -> st
 
 
 def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = None,
-                  qat_report: Path | None = None, skip_estimate: bool = False, log=print) -> dict:
+                  qat_report: Path | None = None, skip_estimate: bool = False, log=print,
+                  seed: int = 1, allow_timing_fail: bool = False) -> dict:
     """``board_name``: a board of the table (None: the one the design was folded for; another
-    one is refused), or a Board object (custom capacities, no check)."""
+    one is refused), or a Board object (custom capacities, no check). ``seed`` and
+    ``allow_timing_fail``: place and route of the open ECP5 flow (ignored for Xilinx boards)."""
     t0 = time.time()
     build_dir = Path(build_dir)
     for rel in ("rtl/manifest.json", "report.json", "model_hw.onnx"):
@@ -70,6 +75,8 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
     board = get_board(board_name) if isinstance(board_name, str) else board_name
     board_name = board_name if isinstance(board_name, str) else getattr(board, "name", "custom")
     clock = board.clock(clock_mhz or compile_report.get("clock_mhz"))
+    if board.vendor == "lattice":
+        return ecp5.run_ecp5(build_dir, board, clock, seed=seed, allow_timing_fail=allow_timing_fail, log=log)
     out = build_dir / "bitstream"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").unlink(missing_ok=True)
@@ -167,6 +174,8 @@ def _compare(fps, res, finn) -> dict | None:
 
 
 def summary(r: dict) -> str:
+    if r.get("family") == "ecp5":
+        return ecp5.summary(r)
     res, cap = r.get("resources") or {}, r["capacity"]
     lines = [f"bitstream: {r['board']} ({r['part']}) @ {r['clock_mhz']} MHz"]
     if res:
