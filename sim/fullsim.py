@@ -22,6 +22,7 @@ from tsmfpga.core.graph import apply_output_affine, hw_core, load_model, output_
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.core.streams import clip_starts
 from tsmfpga.sim import harness
+from tsmfpga.sim.multistream import run_streams_sim
 from tsmfpga.sim.taps import compare_taps
 
 
@@ -53,6 +54,9 @@ class SimConfig:
     #: X propagation: rebuild with Verilator --x-assign/--x-initial unique and run every clip
     #: under this many random-initialisation seeds; outputs must equal the main run's (0: skip)
     x_seeds: int = 0
+    #: cameras of the multi-stream regression (``--streams N``, :mod:`tsmfpga.sim.multistream`);
+    #: None: every stream the design serves (1: the single-stream runs only)
+    streams: int | None = None
     #: output folder (default DIR/sim)
     out: Path | None = None
 
@@ -64,6 +68,8 @@ class SimConfig:
             setattr(self, name, Path(v) if v is not None else None)
         if self.simulator not in ("verilator", "icarus"):
             raise UserFacingError(f"--simulator {self.simulator!r}: use verilator or icarus")
+        if self.streams is not None and self.streams < 1:
+            raise UserFacingError(f"--streams {self.streams}: must be >= 1 (cameras to interleave)")
         for name in ("p_valid", "p_ready"):
             if not 1 <= getattr(self, name) <= 256:
                 raise UserFacingError(f"{name} must be in 1..256 (of 256), got {getattr(self, name)}")
@@ -250,6 +256,13 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         if d is not None:
             failures.append(f"taps: first divergence at layer {d['producer']} (tensor {d['tensor']}) "
                             f"frame {d['frame']} beat {d['beat']}: rtl {d['rtl']} vs expected {d['expected']}")
+    streams = None
+    n_cams = cfg.streams or (manifest.get("streams") or {}).get("streams", 1)
+    if n_cams > 1 or manifest.get("streams"):
+        streams = run_streams_sim(exe, rtl, cfg.out, manifest, core, codes, hw_frame, n_cams,
+                                  simulator=cfg.simulator, seed=cfg.seed, p_valid=cfg.p_valid,
+                                  p_ready=cfg.p_ready, ideal=ideal, split_warmup=split_warmup, log=log)
+        failures += streams["failures"]
     folding = report.get("ideal_ii_cycles")
     clock = float(report.get("clock_mhz") or 100.0)
     np.save(cfg.out / "outputs.npy", got_full)
@@ -321,6 +334,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "golden": golden_cmp,
         "taps": taps,
         "x_propagation": x_prop,
+        "streams": streams,
         "accuracy": accuracy,
         "sim_wall_s": round(run.wall_s, 2),
         "sim_speed_fps": round(n_frames / run.wall_s, 2) if run.wall_s else None,
@@ -392,6 +406,14 @@ def summary(r: dict) -> str:
         x = r["x_propagation"]
         lines.append(f"  X propagation ({len(x['seeds'])} random-init seeds): "
                      + ("identical outputs" if x["identical"] else f"DIFFERENT outputs {x['mismatches_per_seed']}"))
+    if r.get("streams"):
+        s = r["streams"]
+        lat = s["latency_cycles"]
+        lines.append(f"  streams: {s['cameras']} cameras, {s['frames']} frames in a random schedule "
+                     f"({s['schedule']['camera_switches']} camera switches): bit exact vs each camera's own "
+                     f"golden: {s['bit_exact']} ({s['mismatches']} mismatches)"
+                     + (f"; latency {lat['min']}..{lat['max']} cycles over {lat['steady_frames']} steady frames"
+                        if lat else ""))
     if r.get("golden"):
         lines.append(f"  HW graph vs QONNX golden: {r['golden']['hw_graph_vs_qonnx_mismatches']} mismatches")
     if r.get("accuracy"):

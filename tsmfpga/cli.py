@@ -66,7 +66,8 @@ def _sim(args: argparse.Namespace) -> int:
 
     cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,
                     simulator=args.simulator, p_valid=args.p_valid, p_ready=args.p_ready, seed=args.seed,
-                    golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds)
+                    golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds,
+                    streams=args.streams)
     try:
         report = run_sim(cfg)
     except HarnessError as exc:
@@ -216,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
     p.add_argument("--no-taps", action="store_true",
                    help="skip the layer taps (clip 0 again, every inter-layer stream compared with the HW graph)")
+    p.add_argument("--streams", type=int, default=None, metavar="N",
+                   help="cameras of the multi-stream regression: a seeded random schedule of N cameras' clips, "
+                        "each frame bit-exact against its camera's own golden (default: every stream the "
+                        "design was compiled for)")
     p.set_defaults(func=_sim)
 
     p = sub.add_parser("bitstream", help="Xilinx: yosys resource estimate, Vivado project (+ bitstream if "
