@@ -59,10 +59,16 @@ sim: setup
 	$(BIN)/tsmfpga sim $(COMPILE_OUT) --clips $(SIM_CLIPS) --simulator $(SIMULATOR)
 
 ## stage 4: yosys estimate, Vivado project (bitstream where Vivado exists), deploy package
-## (exits 3 without Vivado after building everything up to it)
+## (exits 3 without Vivado after building everything up to it). ECP5 boards (BOARD=ulx3s-85f, compiled
+## for that board): synth_ecp5, nextpnr-ecp5, timing, ecppack -> .bit (exits 4 if timing is not met)
 bitstream: setup
 	@test -f $(COMPILE_OUT)/rtl/manifest.json || { echo "no RTL in $(COMPILE_OUT): run 'make compile' first" >&2; exit 2; }
 	$(BIN)/tsmfpga bitstream $(COMPILE_OUT) --board $(BOARD) $(if $(wildcard $(QAT_OUT)/report.json),--qat-report $(QAT_OUT)/report.json,)
+
+.PHONY: timing-modules
+## post-route fmax of every RTL module of ours alone on ECP5 (nextpnr) -> out/timing/report.json
+timing-modules: setup
+	$(BIN)/python scripts/ecp5_timing.py --out out/timing/report.json
 
 HOST ?=
 ## copy the deploy package to a board: make deploy BOARD=pynq-z2 HOST=192.168.2.99

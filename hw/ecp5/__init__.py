@@ -41,7 +41,8 @@ class Ecp5FlowError(SynthesisError):
     """A tool of the ECP5 flow failed; the message names the step and its log."""
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, step: str, timeout: float | None) -> subprocess.CompletedProcess:
+def run_tool(cmd: list[str], cwd: Path, log: Path, step: str, timeout: float | None) -> subprocess.CompletedProcess:
+    """Run one tool of the flow in ``cwd``; stdout + stderr go to ``log``."""
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -87,7 +88,7 @@ def synth(top: str, sources: Sequence[Path], work: Path, parameters: Mapping[str
                               read_slang=read_slang_line(top, names, parameters, defines),
                               netlist=f"{top}.json")
     (work / "synth_ecp5.ys").write_text(script)
-    proc = _run([*yowasp_tool(), "-q", "-l", "yosys.log", "-s", "synth_ecp5.ys"], work,
+    proc = run_tool([*yowasp_tool(), "-q", "-l", "yosys.log", "-s", "synth_ecp5.ys"], work,
                 work / "yosys.out", "yosys synth_ecp5", timeout)
     netlist, stat = work / f"{top}.json", work / "stat.json"
     if proc.returncode != 0 or not netlist.is_file() or not stat.is_file():
@@ -172,7 +173,7 @@ def place_and_route(netlist: Path, work: Path, device: str, package: str, speed:
         cmd.append("--out-of-context")
     elif textcfg:
         cmd += ["--textcfg", config.name]
-    proc = _run(cmd, work, work / "nextpnr.out", "nextpnr-ecp5", timeout)
+    proc = run_tool(cmd, work, work / "nextpnr.out", "nextpnr-ecp5", timeout)
     if proc.returncode != 0 or not report.is_file():
         raise Ecp5FlowError(f"nextpnr-ecp5 failed (exit {proc.returncode}, log: {log}):\n"
                             f"{_tail(proc.stdout + proc.stderr)}")
@@ -190,7 +191,7 @@ def pack(config: Path, bit: Path, timeout: float | None = None) -> dict:
     bit.unlink(missing_ok=True)
     local = config.parent / "design.bit"   # yowasp tools see only their working directory
     local.unlink(missing_ok=True)
-    proc = _run([*yowasp_tool("yowasp-ecppack", PACKAGE), "--compress", config.name, local.name],
+    proc = run_tool([*yowasp_tool("yowasp-ecppack", PACKAGE), "--compress", config.name, local.name],
                 config.parent, config.parent / "ecppack.log", "ecppack", timeout)
     if proc.returncode == 0 and local.is_file() and local.resolve() != bit.resolve():
         bit.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,7 @@ def pll(work: Path, in_mhz: float, out_mhz: float, name: str = "board_pll") -> d
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     out = work / f"{name}.v"
-    proc = _run([*yowasp_tool("yowasp-ecppll", PACKAGE), "-i", f"{in_mhz:g}", "-o", f"{out_mhz:g}",
+    proc = run_tool([*yowasp_tool("yowasp-ecppll", PACKAGE), "-i", f"{in_mhz:g}", "-o", f"{out_mhz:g}",
                  "-n", name, "-f", out.name], work, work / "ecppll.log", "ecppll", 120)
     text = proc.stdout + proc.stderr
     got = re.search(r"clkout0 frequency:\s*([0-9.]+)\s*MHz", text)
