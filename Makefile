@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all fuzz qat qat-ddp bench-decode compile sim bitstream deploy demo clean
+.PHONY: setup doctor test test-all fuzz qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo clean
 
 setup: $(STAMP)
 
@@ -37,9 +37,21 @@ QAT_NPROC ?= 2
 qat-ddp: setup
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT) --nproc $(QAT_NPROC)
 
+QAT_SEEDS ?= 0,1,2
+QAT_SEEDS_OUT ?= out/qat_seeds
+## stage 1 seed spread: the QAT config under seeds $(QAT_SEEDS), one run each in $(QAT_SEEDS_OUT)/seed_K,
+## per-seed figures and mean ± std in $(QAT_SEEDS_OUT)/report.json (out/qat is not touched)
+qat-seeds: setup
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --seeds $(QAT_SEEDS) --out $(QAT_SEEDS_OUT) $(if $(RESUME),--resume,)
+
 ## video decoding throughput (clips/s with 0, 1, 2 DataLoader workers, frame cache) -> out/bench/decode.json
 bench-decode: setup
 	$(BIN)/python -m tsmfpga.quant.data.bench --out out/bench/decode.json
+
+BNN_NETS ?= tfc_2w2a cnv_1w1a
+## brevitas_examples BNN-PYNQ nets as published: compile (declared UINT8 input), rtl_sim, finn-plus estimate -> out/bench/bnn_pynq.json
+bench-bnn: setup
+	$(BIN)/python scripts/bench_bnn_pynq.py --nets $(BNN_NETS) --board $(BOARD)
 
 COMPILE_OUT ?= out/compile
 TARGET_FPS ?=

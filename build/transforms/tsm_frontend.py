@@ -6,7 +6,9 @@ The front end is the ordered sequence below; every stage keeps the per-frame fun
 1. tidy (shapes, constant folding, names, datatypes); Trunc rounding normalised; 4D inputs NCHW
 2. integer input: the input quantizer (Quant on the float graph input) becomes
    ``[Add(-zero_point)] -> Mul(scale)``, the graph input is its INTn/UINTn code (for the TSM the
-   UINT8 pixel value; scale 1/255, zero-point 0, recorded in ``tsmfpga.hw_input``)
+   UINT8 pixel value; scale 1/255, zero-point 0, recorded in ``tsmfpga.hw_input``); or, with
+   ``--input-type/--input-scale`` (models with float preprocessing before their first quantizer,
+   BNN-PYNQ), the declared code -> ``Mul(scale)`` -> the model's raw input
 3. ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold + Mul, AveragePool+Trunc -> QuantAvgPool2d)
 4. ``InsertTemporalShift``: state inputs/outputs + Slice/Concat -> one stateful op per shift point
 5. streamline: ``Streamline``, then until nothing changes: MoveMulPastMaxPool ->
@@ -17,7 +19,8 @@ The front end is the ordered sequence below; every stage keeps the per-frame fun
    AbsorbTransposeAfterTemporalShift, MoveTransposePastJoinAdd, AbsorbConsecutiveTransposes, ...
    AbsorbTransposeIntoGlobalAvgPool (any QuantAvgPool2d to NHWC); bipolar x bipolar MatMuls ->
    XnorPopcountMatMul (FINN BNN flow) + Streamline
-7. graph edges: NHWC graph input, NHWC global pool, unit Reshape moved to the output
+7. graph edges: a declared input's first MultiThreshold made NHWC, NHWC graph input, a flattening
+   Reshape at the input absorbed (flat "NC" input), NHWC global pool, unit Reshape moved to the output
 8. to HW layers: InferPool, InferConvInpGen, InferBinaryMatrixVectorActivation (XNOR MVAUs),
    InferQuantizedMatrixVectorActivation, InferThresholdingLayer, InferElementwiseBinaryOperation
    (integer tensors only), InferDuplicateStreamsLayer, InferGlobalAccPoolLayer,
