@@ -6,7 +6,10 @@
 //               register map is documented there).
 //   s_axis      input stream from the DMA, IN_BYTES bytes per beat; the top takes the low
 //               IN_W bits. tlast from the DMA is ignored: input frames are IN_FRAME_BEATS beats.
-//               The clip-start flag (the top's s_axis_tuser) comes from the CTRL register.
+//               The clip-start flag (the top's s_axis_tuser) comes from the CTRL register, and
+//               with STREAM_BITS > 0 the stream id (the top's s_axis_tdest) from the STREAM
+//               register (the DMA carries no sideband); the top's m_axis_tdest of each output
+//               frame is readable as OUT_STREAM (frames leave in input order).
 //   m_axis      output stream to the DMA, OUT_BYTES bytes per beat (OUT_W bits of the top,
 //               zero-padded), tkeep all ones, tlast on the last beat of each output frame.
 // Reset: ap_rst_n is active low and synchronous (e.g. proc_sys_reset's peripheral_aresetn).
@@ -29,7 +32,8 @@ module tsmfpga_accel #(
     parameter integer OUT_FRAME_BEATS = 4,   // beats per output frame
     parameter integer IN_BYTES        = (IN_W + 7) / 8,  // bytes per input beat (DMA side)
     parameter integer OUT_BYTES       = 1,   // bytes per output beat, power of two
-    parameter integer WITH_CORE       = 0    // 1: instantiate ctrl + top (see above)
+    parameter integer WITH_CORE       = 0,   // 1: instantiate ctrl + top (see above)
+    parameter integer STREAM_BITS     = 0    // stream id width of a multi-stream top (0: one stream)
 ) (
     input  wire                   ap_clk,
     input  wire                   ap_rst_n,   // synchronous, active low
@@ -78,25 +82,52 @@ module tsmfpga_accel #(
             wire             top_m_tvalid;
             wire             top_m_tlast;
             wire             top_error;
+            localparam integer SW = (STREAM_BITS > 0) ? STREAM_BITS : 1;
+            wire [SW-1:0]    top_s_tdest;
+            wire [SW-1:0]    top_m_tdest;
 
             /* verilator lint_off MODMISSING */
-            tsmfpga_top u_top (
-                .clk           (ap_clk),
-                .rst           (rst),
-                .s_axis_tdata  (s_axis_tdata[IN_W-1:0]),
-                .s_axis_tvalid (s_axis_tvalid),
-                .s_axis_tready (top_s_tready),
-                .s_axis_tuser  (top_s_tuser),
-                .m_axis_tdata  (top_m_tdata),
-                .m_axis_tvalid (top_m_tvalid),
-                .m_axis_tready (m_axis_tready),
-                .m_axis_tlast  (top_m_tlast),
-                .status_error  (top_error)
-            );
+            // a one-stream tsmfpga_top has no tdest ports: that branch is never elaborated
+            /* verilator lint_off PINNOTFOUND */
+            if (STREAM_BITS > 0) begin : g_top_streams
+                tsmfpga_top u_top (
+                    .clk           (ap_clk),
+                    .rst           (rst),
+                    .s_axis_tdata  (s_axis_tdata[IN_W-1:0]),
+                    .s_axis_tvalid (s_axis_tvalid),
+                    .s_axis_tready (top_s_tready),
+                    .s_axis_tuser  (top_s_tuser),
+                    .s_axis_tdest  (top_s_tdest),
+                    .m_axis_tdata  (top_m_tdata),
+                    .m_axis_tvalid (top_m_tvalid),
+                    .m_axis_tready (m_axis_tready),
+                    .m_axis_tlast  (top_m_tlast),
+                    .m_axis_tdest  (top_m_tdest),
+                    .status_error  (top_error)
+                );
+            end else begin : g_top
+                tsmfpga_top u_top (
+                    .clk           (ap_clk),
+                    .rst           (rst),
+                    .s_axis_tdata  (s_axis_tdata[IN_W-1:0]),
+                    .s_axis_tvalid (s_axis_tvalid),
+                    .s_axis_tready (top_s_tready),
+                    .s_axis_tuser  (top_s_tuser),
+                    .m_axis_tdata  (top_m_tdata),
+                    .m_axis_tvalid (top_m_tvalid),
+                    .m_axis_tready (m_axis_tready),
+                    .m_axis_tlast  (top_m_tlast),
+                    .status_error  (top_error)
+                );
+                /* verilator lint_on PINNOTFOUND */
+                assign top_m_tdest = 1'b0;
+                wire unused_tdest = &{1'b0, top_s_tdest};
+            end
 
             tsmfpga_ctrl #(
                 .IN_FRAME_BEATS  (IN_FRAME_BEATS),
-                .OUT_FRAME_BEATS (OUT_FRAME_BEATS)
+                .OUT_FRAME_BEATS (OUT_FRAME_BEATS),
+                .STREAM_BITS     (STREAM_BITS)
             ) u_ctrl (
                 .clk           (ap_clk),
                 .rst           (rst),
@@ -121,7 +152,9 @@ module tsmfpga_accel #(
                 .out_beat      (top_m_tvalid && m_axis_tready),
                 .out_last      (top_m_tlast),
                 .status_error  (top_error),
-                .clip_tuser    (top_s_tuser)
+                .clip_tuser    (top_s_tuser),
+                .stream_id     (top_s_tdest),
+                .out_tdest     (top_m_tdest)
             );
             /* verilator lint_on MODMISSING */
 

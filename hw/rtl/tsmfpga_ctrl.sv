@@ -21,6 +21,12 @@
 //   0x1C II_LAST     R    cycles between the first input beats of the last two frames
 //   0x20 CYCLES      R    free-running cycle counter (not cleared by CLEAR_STATS)
 //   0x24 INFO        R    IN_FRAME_BEATS[15:0] | OUT_FRAME_BEATS[15:0] << 16
+//   0x28 STREAM      W/R  (STREAM_BITS > 0) stream (camera) id of the next input frames: drives
+//                         the top's s_axis_tdest, which the top samples on each frame's first beat;
+//                         holds until rewritten (write it, and CLIP_START if the camera's clip
+//                         starts, before sending the camera's frame). Reads 0 with STREAM_BITS = 0.
+//   0x2C OUT_STREAM  R    (STREAM_BITS > 0) stream id (the top's m_axis_tdest) of the last output
+//                         frame that completed; 0 with STREAM_BITS = 0.
 //   other addresses read 0; writes to read-only registers are ignored (OKAY response).
 //
 // Latency uses the same definition as the simulation report (tsmfpga.sim): the difference of
@@ -39,7 +45,9 @@
 module tsmfpga_ctrl #(
     parameter integer IN_FRAME_BEATS   = 4,  // beats per frame at the top's input
     parameter integer OUT_FRAME_BEATS  = 4,  // beats per frame at the top's output (INFO only)
-    parameter integer STAMP_DEPTH_LOG2 = 4   // log2 of the frame-start stamp FIFO depth
+    parameter integer STAMP_DEPTH_LOG2 = 4,  // log2 of the frame-start stamp FIFO depth
+    parameter integer STREAM_BITS      = 0,  // width of the stream id (0: one stream, no STREAM register)
+    parameter integer SW               = (STREAM_BITS > 0) ? STREAM_BITS : 1  // stream port width (derived)
 ) (
     input  wire        clk,
     input  wire        rst,            // synchronous, active high
@@ -68,7 +76,9 @@ module tsmfpga_ctrl #(
     input  wire        out_beat,       // top output handshake this cycle
     input  wire        out_last,       // tlast of that output beat
     input  wire        status_error,   // the top's sticky error flag
-    output wire        clip_tuser      // s_axis_tuser for the top's current input beat
+    output wire        clip_tuser,     // s_axis_tuser for the top's current input beat
+    output wire [SW-1:0] stream_id,    // s_axis_tdest for the top's input frames (STREAM register)
+    input  wire [SW-1:0] out_tdest     // the top's m_axis_tdest (with out_beat / out_last)
 );
 
     localparam integer IN_CW = $clog2(IN_FRAME_BEATS + 1);
@@ -78,13 +88,41 @@ module tsmfpga_ctrl #(
     // register word indices (byte address / 4)
     localparam [3:0] A_CTRL = 4'h0, A_STATUS = 4'h1, A_FRAMES_IN = 4'h2, A_FRAMES_OUT = 4'h3,
                      A_LAT_LAST = 4'h4, A_LAT_MIN = 4'h5, A_LAT_MAX = 4'h6, A_II_LAST = 4'h7,
-                     A_CYCLES = 4'h8, A_INFO = 4'h9;
+                     A_CYCLES = 4'h8, A_INFO = 4'h9, A_STREAM = 4'hA, A_OUT_STREAM = 4'hB;
 
     // ---------------------------------------------------------------- AXI-Lite write channel
     wire wr_fire = s_axi_awvalid && s_axi_wvalid && !s_axi_bvalid;
     wire wr_ctrl = wr_fire && s_axi_awaddr[5:2] == A_CTRL && s_axi_wstrb[0];
     wire set_clip = wr_ctrl && s_axi_wdata[0];
     wire clear = wr_ctrl && s_axi_wdata[1];
+
+    // ---------------------------------------------------------------- stream id registers
+    wire [31:0] stream_rd, out_stream_rd;
+    generate
+        if (STREAM_BITS > 0) begin : g_stream
+            reg [SW-1:0] stream_q;
+            reg [SW-1:0] out_stream_q;
+            always @(posedge clk) begin
+                if (rst) begin
+                    stream_q <= {SW{1'b0}};
+                    out_stream_q <= {SW{1'b0}};
+                end else begin
+                    if (wr_fire && s_axi_awaddr[5:2] == A_STREAM && |s_axi_wstrb)
+                        stream_q <= s_axi_wdata[SW-1:0];
+                    if (out_beat && out_last)
+                        out_stream_q <= out_tdest;
+                end
+            end
+            assign stream_id = stream_q;
+            assign stream_rd = 32'(stream_q);
+            assign out_stream_rd = 32'(out_stream_q);
+        end else begin : g_no_stream
+            assign stream_id = 1'b0;
+            assign stream_rd = 32'd0;
+            assign out_stream_rd = 32'd0;
+            wire unused_stream = &{1'b0, out_tdest};
+        end
+    endgenerate
 
     assign s_axi_awready = wr_fire;
     assign s_axi_wready  = wr_fire;
@@ -195,6 +233,8 @@ module tsmfpga_ctrl #(
             A_II_LAST:    rd_mux = ii_last;
             A_CYCLES:     rd_mux = cycles;
             A_INFO:       rd_mux = INFO;
+            A_STREAM:     rd_mux = stream_rd;
+            A_OUT_STREAM: rd_mux = out_stream_rd;
             default:      rd_mux = 32'd0;
         endcase
     end

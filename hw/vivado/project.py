@@ -165,6 +165,7 @@ def write_project(build_dir: Path, board, out_dir: Path, clock_mhz: float) -> di
             hdl_files=sources + headers, data_files=data,
             in_w=in_w, out_w=out_w, in_frame_beats=in_beats, out_frame_beats=out_beats,
             in_bytes=in_bytes, out_bytes=out_bytes, dma_in_bytes=dma_in_bytes,
+            stream_bits=int((manifest.streams or {}).get("tdest_bits", 0)),
             dma_length_width=DMA_LENGTH_WIDTH,
             dma_mm2s_mm_bits=max(32, 8 * dma_in_bytes), dma_s2mm_mm_bits=max(32, 8 * out_bytes),
             ps_template=fam["ps_template"],

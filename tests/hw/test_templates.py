@@ -72,7 +72,7 @@ def _contexts():
              "bit_name": "tsmfpga", "artifact_dir": "..", "ps_ctrl_port": "M_AXI_GP0",
              "ps_data_port": "S_AXI_HP0", "hdl_files": ["a.sv"], "data_files": ["a.hex"],
              "in_w": 8, "out_w": 8, "in_frame_beats": 4, "out_frame_beats": 4, "in_bytes": 1,
-             "out_bytes": 1, "dma_in_bytes": 1, "dma_length_width": 26, "dma_mm2s_mm_bits": 32,
+             "out_bytes": 1, "dma_in_bytes": 1, "stream_bits": 0, "dma_length_width": 26, "dma_mm2s_mm_bits": 32,
              "dma_s2mm_mm_bits": 32, "ps_template": "ps_zynq7.tcl.j2", "xdc_name": "tsmfpga.xdc",
              "synth_hook": "synth_pre.tcl"}
     xdc = {"board_name": "pynq-z2", "part": "xc7z020clg400-1", "clock_mhz": "100",

@@ -248,6 +248,6 @@ async def status_error_is_reported(dut):
     """STATUS.ERROR mirrors the top's sticky status_error."""
     env = await setup(dut)
     assert await env.rd("STATUS") & ST_ERROR == 0
-    dut.g_core.u_top.err_q.value = 1  # the fake never sets it on its own
+    dut.g_core.g_top.u_top.err_q.value = 1  # the fake never sets it on its own (one-stream top)
     await ClockCycles(dut.ap_clk, 2)
     assert await env.rd("STATUS") & ST_ERROR == ST_ERROR
