@@ -218,6 +218,7 @@ def step_hw_layers(model, cfg):
         InferQuantizedMatrixVectorActivation,
     )
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from tsmfpga.flow.transforms.thresholds import SplitWideThresholds
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
@@ -225,7 +226,7 @@ def step_hw_layers(model, cfg):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for t in (InferPool(), InferConvInpGen(), InferBinaryMatrixVectorActivation(),
+    for t in (InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
               InferQuantizedMatrixVectorActivation(),
               InferThresholdingLayer(), InferElementwiseBinaryOperation(integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),

@@ -121,7 +121,18 @@ class Builder:
             return nn.Conv2d(cin, cout, 3, padding=1, bias=False)
         from brevitas import nn as qnn
 
-        return qnn.QuantConv2d(cin, cout, 3, padding=1, bias=False, weight_bit_width=bits)
+        return qnn.QuantConv2d(cin, cout, 3, padding=1, bias=False, **self.weight_quant(bits))
+
+    @staticmethod
+    def weight_quant(bits: int) -> dict:
+        """Weight quantizer arguments: ``bits`` >= 2 signed integers (per-tensor float scale);
+        1 bit = binary weights +-1 (a signed 1-bit integer grid is {0} alone: every weight would
+        be zero). Binary weights export as BipolarQuant, which FINN maps to bipolar MVAU weights."""
+        if bits == 1:
+            from brevitas.quant import SignedBinaryWeightPerTensorConst
+
+            return {"weight_quant": SignedBinaryWeightPerTensorConst}
+        return {"weight_bit_width": bits}
 
     def act(self):
         if not self.quantized:
@@ -160,7 +171,7 @@ class Builder:
             return nn.Linear(cin, cout, bias=True)
         from brevitas import nn as qnn
 
-        return qnn.QuantLinear(cin, cout, bias=True, weight_bit_width=self.cfg.last_weight_bits)
+        return qnn.QuantLinear(cin, cout, bias=True, **self.weight_quant(self.cfg.last_weight_bits))
 
 
 class TemporalShift(nn.Module):

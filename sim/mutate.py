@@ -143,7 +143,9 @@ def run_mutation(build_dir: Path, clips: int = 2, inputs: Path | None = None, ki
     layers = []
     if directed:
         log("[mutate] building the per-layer extremes models ...")
-        layers = extremes.prepare(build_dir, work / "extremes", log=lambda *a: None)
+        # extremes swap data files only: the layers whose ROMs a mutant edits are the ones to build
+        roms = sorted({m.target for m in todo if not m.hdl})
+        layers = extremes.prepare(build_dir, work / "extremes", log=lambda *a: None, only=roms) if roms else []
     unreachable = {ly.name: {tuple(s) for s in ly.summary.get("equivalent_threshold_sites", [])} for ly in layers}
     rows = []
     for k, m in enumerate(todo):
