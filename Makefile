@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all fuzz qat qat-ddp bench-decode bench-bnn compile sim bitstream deploy demo clean
+.PHONY: setup doctor test test-all fuzz qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,13 @@ QAT_NPROC ?= 2
 ## stage 1 data-parallel on this machine: torchrun --nproc-per-node $(QAT_NPROC) -m tsmfpga.quant
 qat-ddp: setup
 	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT) --nproc $(QAT_NPROC)
+
+QAT_SEEDS ?= 0,1,2
+QAT_SEEDS_OUT ?= out/qat_seeds
+## stage 1 seed spread: the QAT config under seeds $(QAT_SEEDS), one run each in $(QAT_SEEDS_OUT)/seed_K,
+## per-seed figures and mean ± std in $(QAT_SEEDS_OUT)/report.json (out/qat is not touched)
+qat-seeds: setup
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --seeds $(QAT_SEEDS) --out $(QAT_SEEDS_OUT) $(if $(RESUME),--resume,)
 
 ## video decoding throughput (clips/s with 0, 1, 2 DataLoader workers, frame cache) -> out/bench/decode.json
 bench-decode: setup

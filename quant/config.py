@@ -82,6 +82,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     #: batches of the training set used to calibrate activation scales before QAT
     calib_batches: int = 20
+    #: before every validation, BatchNorm running statistics are recomputed as the plain average
+    #: over this many seeded training batches with the epoch's final weights (the exponential
+    #: averages of training lag the weights); 0 = keep the running averages of training
+    bn_recal_batches: int = 40
+    #: at the end of every phase restore the epoch with the best validation accuracy (later epoch
+    #: on ties; recorded as ``selected`` in the report's history); false = keep the last epoch
+    select_best_val: bool = True
     #: torch CPU threads (per process; under torchrun divided by the processes of the node)
     threads: int = 2
     #: "auto" (CUDA when present, else CPU), "cpu" or "cuda"
@@ -230,5 +237,7 @@ def validate(cfg: QATConfig) -> None:
             raise ConfigError(f"data.{key} must be >= 1")
     if not 0 < cfg.alarm.positive_fraction < 1:
         raise ConfigError("alarm.positive_fraction must be between 0 and 1")
+    if cfg.train.bn_recal_batches < 0:
+        raise ConfigError("train.bn_recal_batches must be >= 0 (0 = no recalibration)")
     if cfg.export.check_clips < 1:
         raise ConfigError("export.check_clips must be >= 1")

@@ -246,6 +246,9 @@ def _finish(cfg: QATConfig, out: Path, log, t0: float, data: TaskData, main: dic
         "export": {**check, "path": model_path.name},
         "alarm": alarm,
         "history": history,
+        # model selection on validation accuracy (quant/train.py): the epoch each phase kept
+        "selected_epochs": {phase: next((r["epoch"] for r in rows if r.get("selected")), None)
+                            for phase, rows in history.items()},
         "plots": {k: Path(v).name for k, v in pngs.items()},
         "seconds": round(time.time() - t0, 1),
         "units": {"top1": "fraction of test clips", "seconds": "s wall clock", "macs_per_frame": "MAC"},

@@ -17,6 +17,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _qat(args: argparse.Namespace) -> int:
+    if args.seeds is not None:
+        return _qat_seeds(args)
+    args.out = args.out or "out/qat"
     if args.nproc > 1:  # data-parallel: torchrun starts NPROC ranks of `python -m tsmfpga.quant`
         import subprocess
 
@@ -34,6 +37,19 @@ def _qat(args: argparse.Namespace) -> int:
     report = run_qat(cfg, Path(args.out), resume=args.resume)
     print(summary(report))
     print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _qat_seeds(args: argparse.Namespace) -> int:
+    from tsmfpga.quant.config import load_config
+    from tsmfpga.quant.seeds import parse_seeds, run_seeds, summary
+
+    if args.nproc > 1 or args.seed is not None:
+        raise UserFacingError("--seeds runs one process per seed: drop --nproc / --seed")
+    seeds, out = parse_seeds(args.seeds), Path(args.out or "out/qat_seeds")
+    report = run_seeds(load_config(args.config), seeds, out, resume=args.resume)
+    print(summary(report))
+    print(f"report: {out / 'report.json'}")
     return 0
 
 
@@ -158,10 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("qat", help="train TSN / float TSM / quantized TSM and export the QONNX step graph")
     p.add_argument("--config", default="reference",
                    help="config name in quant/configs (tiny, reference) or a .yaml path (default: reference)")
-    p.add_argument("--out", default="out/qat", help="output folder (default: out/qat)")
+    p.add_argument("--out", default=None, help="output folder (default: out/qat; with --seeds out/qat_seeds)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoints in OUT/ckpt after an interruption")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="seed spread: one run per seed into OUT/seed_K, per-seed and mean ± std in OUT/report.json")
     p.add_argument("--nproc", type=int, default=1,
                    help="data-parallel processes on this machine (> 1: runs torchrun --nproc-per-node NPROC "
                         "-m tsmfpga.quant ...; see README 'Training on a cluster')")
