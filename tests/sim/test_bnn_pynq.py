@@ -2,11 +2,14 @@
 unmodified; random-initialised weights: the pretrained ones are on GitHub, unreachable here)
 compile with a declared UINT8 pixel input (``--input-type UINT8 --input-scale 1/255``) and
 simulate bit-exact in RTL (Verilator) against the integer HW graph and the QONNX golden, with
-every inter-layer stream equal (taps). TFC-W1A1 and CNV-W1A1 are XNOR (bipolar) networks end to
-end: a UINT8 -> bipolar input Thresholding layer, then XNOR-popcount MVAUs.
+every inter-layer stream equal (taps). TFC-W1A1 and CNV-W1A1 are XNOR (bipolar) networks:
+TFC-W1A1 a UINT8 -> bipolar input Thresholding layer, then 4 XNOR-popcount MVAUs; CNV-W1A1 a
+UINT8 -> INT8 input Thresholding layer (the published 2x - 1 and 8-bit input quantizer), an
+INT8 x (+-1) first conv, then 8 XNOR-popcount MVAUs.
 
-Fast tier: the TFC MLPs (784-64-64-64-10) folded to 100k frames/s. Slow tier: CNV-W1A1 and
-CNV-W2A2 (32x32x3, 64-64-128-128-256-256 convs, 512-512 FC) at the most that fits pynq-z2."""
+Fast tier: the TFC MLPs (784-64-64-64-10) folded to 100k frames/s, 16 images (with fewer, the
+back-to-back run measures the input acceptance rate, not the interval: FIFOs absorb the
+difference, and the paced run's latency then grows). Slow tier: CNV-W1A1 and CNV-W2A2 (32x32x3, 64-64-128-128-256-256 convs, 512-512 FC) at the most that fits pynq-z2."""
 
 from __future__ import annotations
 
@@ -74,8 +77,8 @@ def test_published_tfc_simulates_bit_exact(name, xnor, first_out, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,xnor", [("cnv_1w1a", 8), ("cnv_2w2a", 0)])
 def test_published_cnv_simulates_bit_exact(name, xnor, tmp_path):
-    out, rep, sim = _compile_and_sim(name, tmp_path, clips="3")
-    _check(rep, sim, 3)
+    out, rep, sim = _compile_and_sim(name, tmp_path, clips="8")
+    _check(rep, sim, 8)
     assert len(_xnor_mvaus(out)) == xnor
     assert rep["ops"]["MVAU"] == 9 and rep["ops"]["ConvolutionInputGenerator"] == 8 and rep["ops"]["Pool"] == 2
     assert rep["input"]["shape"] == [1, 32, 32, 3] and rep["input"]["layout"] == "NHWC"
