@@ -44,6 +44,18 @@ def tsm_build(tsm_step_graph, tmp_path_factory):
     return out, proc
 
 
+@pytest.fixture(scope="session")
+def tsm_streams_build(tsm_step_graph, tmp_path_factory):
+    """`tsmfpga compile --streams 4` of the small TSM at 2000 fps (analytical FIFO depths)."""
+    out = tmp_path_factory.mktemp("streams") / "b"
+    proc = run_cli("compile", str(tsm_step_graph), "--out", str(out), "--target-fps", "2000",
+                   "--verify-clips", "2", "--fifo-sizing", "analytical", "--streams", "4")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
 def pytest_addoption(parser):
     parser.addoption("--fuzz-examples", type=int, default=2,
                      help="random networks per fuzz test (CI tier: 2; `make fuzz`: 200)")
+    parser.addoption("--fuzz-log", default=None,
+                     help="append every fuzz example's outcome to this JSON-lines file (`make fuzz`)")

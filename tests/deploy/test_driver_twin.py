@@ -239,3 +239,70 @@ def test_twin_clip_start_and_state(twin, clips, golden):
     fresh = twin.infer_raw(twin.quantize(clips[1][:1]), clip_start=True)
     np.testing.assert_array_equal(fresh[0], expected[1][0])
     assert not np.array_equal(mid[0], fresh[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# many cameras: a design compiled with --streams 4, the driver's submit(camera, frame) on the twin
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cams(tsm_streams_build):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from tsmfpga.core.clip import run_clip as run_hw_clip
+    from tsmfpga.core.graph import hw_core
+    from tsmfpga.deploy.twin import SimulatedAccelerator
+
+    out, _ = tsm_streams_build
+    rng = np.random.default_rng(11)
+    clips = rng.integers(0, 256, size=(3, TSM_T, TSM_SIZE, TSM_SIZE, 1), dtype=np.uint8)
+    core = hw_core(ModelWrapper(str(out / "model_hw.onnx")))
+    expected = np.stack([np.stack([np.asarray(o).reshape(-1) for o in
+                                   run_hw_clip(core, [f[None].astype(np.float32) for f in clip])])
+                         for clip in clips]).astype(np.int64)
+    acc = SimulatedAccelerator(out, alarm_class=0, alarm_threshold=0.3)
+    yield acc, clips, expected
+    acc.close()
+
+
+def test_twin_cameras_never_mix_state(cams):
+    """Three cameras' clips interleaved frame by frame: every frame equals its camera's own clip run
+    alone (independent golden), results carry camera, index, clip scores and alarm per camera."""
+    acc, clips, expected = cams
+    assert acc.streams == 4
+    order = [0, 1, 0, 2, 2, 1, 0, 1, 2, 0, 2, 1]      # each camera TSM_T = 4 frames, interleaved
+    assert sorted(order) == sorted(list(range(3)) * TSM_T)
+    seen = {c: 0 for c in range(3)}
+    running = {c: [] for c in range(3)}
+    for cam in order:
+        k = seen[cam]
+        r = acc.submit(cam, clips[cam][k])
+        assert (r.camera, r.index, r.clip_index, r.frame_in_clip, r.clip_start) == (cam, k, 0, k, k == 0)
+        np.testing.assert_array_equal(r.raw, expected[cam][k])
+        running[cam].append(r.logits)
+        np.testing.assert_allclose(r.clip_scores, softmax(np.mean(running[cam], axis=0)))
+        assert r.alarm == (r.clip_scores[0] >= 0.3) and r.alarm_score == pytest.approx(r.clip_scores[0])
+        assert 0 < r.latency_cycles < 1_000_000
+        seen[cam] += 1
+    assert acc.read("OUT_STREAM") == order[-1]
+    # a camera that restarts its clip starts from zeros; the others keep theirs
+    acc.start_clip(1)
+    r = acc.submit(1, clips[1][0])
+    assert r.clip_start and r.clip_index == 1 and r.frame_in_clip == 0
+    np.testing.assert_array_equal(r.raw, expected[1][0])
+    # camera 3 (never used) and a camera out of range
+    with pytest.raises(ValueError, match="camera 4"):
+        acc.submit(4, clips[0][0])
+
+
+def test_twin_camera_state_is_really_used(cams):
+    """Without its clip start, a camera's frame depends on that camera's previous frame (state is
+    kept per camera, not per accelerator): the same frame differs from a fresh clip's."""
+    acc, clips, expected = cams
+    acc.start_clip(3)
+    acc.submit(3, clips[2][0])
+    acc.submit(0, clips[0][0], clip_start=True)   # another camera in between
+    cont = acc.submit(3, clips[2][1])            # camera 3 continues from clips[2][0]
+    np.testing.assert_array_equal(cont.raw, expected[2][1])
+    fresh = acc.submit(3, clips[2][1], clip_start=True)
+    assert not np.array_equal(cont.raw, fresh.raw)

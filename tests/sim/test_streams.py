@@ -17,12 +17,9 @@ STREAMS = 4
 
 
 @pytest.fixture(scope="module")
-def streams_build(tsm_step_graph, tmp_path_factory):
-    out = tmp_path_factory.mktemp("streams") / "b"
-    proc = run_cli("compile", str(tsm_step_graph), "--out", str(out), "--target-fps", "2000",
-                   "--verify-clips", "2", "--fifo-sizing", "analytical", "--streams", str(STREAMS))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc
+def streams_build(tsm_streams_build):
+    """The session's `compile --streams 4` build (tests/conftest.py)."""
+    return tsm_streams_build
 
 
 def test_compile_report_plans_streams(streams_build):

@@ -9,6 +9,8 @@ next to ``accel.json`` and the bitstream; on the board::
     print(result.class_name, result.scores.max(), result.alarm, result.latency_cycles)
     for r in acc.stream(camera_frames, clip_length=8):
         ...
+    # a design compiled with --streams N serves N cameras, each with its own clip state:
+    r = acc.submit(camera, frame)               # r.camera, r.index, r.clip_scores, r.alarm, r.latency_cycles
 
 The same API runs against any *transport* (``Accelerator.from_backend(transport, config)``), e.g.
 the RTL-simulated twin ``tsmfpga.deploy.twin.SimulatedAccelerator``.
@@ -59,6 +61,8 @@ REGISTERS = {
     "II_LAST": 0x1C,      # cycles between the first input beats of the last two frames
     "CYCLES": 0x20,
     "INFO": 0x24,         # IN_FRAME_BEATS | OUT_FRAME_BEATS << 16
+    "STREAM": 0x28,       # camera (stream id) of the next input frames (multi-stream designs)
+    "OUT_STREAM": 0x2C,   # camera of the last output frame
 }
 CTRL_CLIP_START = 1 << 0
 CTRL_CLEAR_STATS = 1 << 1
@@ -177,6 +181,8 @@ class FrameResult:
     interval_cycles: int | None
     clip_start: bool = False
     extra: dict = field(default_factory=dict)
+    #: camera (stream) of the frame (:meth:`Accelerator.submit`; 0 for :meth:`Accelerator.stream`)
+    camera: int = 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,6 +358,10 @@ class Accelerator:
             raise ValueError("config: output frame_beats x lanes < values")
         self._clip_sum = None
         self._clip_n = 0
+        #: cameras (streams) the design serves (``tsmfpga compile --streams``) and their clip state
+        self.streams = int(cfg.get("streams") or 1)
+        self.camera_clip_length = self.frames_per_clip
+        self._cams: dict = {}
         if check_info:
             info = self.read("INFO")
             want = self.in_frame_beats | (self.out_frame_beats << 16)
@@ -456,8 +466,11 @@ class Accelerator:
             x = x.transpose(0, 3, 1, 2)
         return pack_frames(x.reshape(len(x), -1), self.in_lanes, self.in_bits, self.in_bytes)
 
-    def infer_raw(self, codes: np.ndarray, clip_start: bool) -> np.ndarray:
-        """Integer codes (T, H, W, C) through the accelerator -> raw outputs (T, K) int64."""
+    def infer_raw(self, codes: np.ndarray, clip_start: bool, camera: int | None = None) -> np.ndarray:
+        """Integer codes (T, H, W, C) through the accelerator -> raw outputs (T, K) int64
+        (``camera``: the stream the frames belong to, written to STREAM on multi-stream designs)."""
+        if camera is not None and self.streams > 1:
+            self.write("STREAM", camera)
         if clip_start:
             self.write("CTRL", CTRL_CLIP_START)
         data = self._to_stream(codes)
@@ -530,3 +543,47 @@ class Accelerator:
                               clip_scores=scores, label=label, class_name=self.class_names[label], alarm=alarm,
                               alarm_score=alarm_score, latency_cycles=last, interval_cycles=ii, clip_start=start)
             k += 1
+
+    # -- many cameras (a design compiled with --streams N) ----------------------------------------
+    def start_clip(self, camera: int) -> None:
+        """``camera``'s next frame starts a new clip (its temporal state and running score cleared)."""
+        self._camera(camera)["restart"] = True
+
+    def _camera(self, camera) -> dict:
+        if isinstance(camera, bool) or not isinstance(camera, (int, np.integer)) or not 0 <= camera < self.streams:
+            raise ValueError(f"camera {camera!r}: this accelerator serves cameras 0..{self.streams - 1} "
+                             "(compile with --streams N for more)")
+        return self._cams.setdefault(int(camera), {"index": 0, "clip": -1, "k": 0, "sum": None, "restart": True})
+
+    def submit(self, camera: int, frame, clip_start: bool = False) -> FrameResult:
+        """One frame (H, W[, C]) of ``camera`` through the accelerator; returns its
+        :class:`FrameResult` (camera, frame index of that camera, logits, the camera's running clip
+        scores and alarm decision, latency). Each camera has its own clip: it starts at the camera's
+        first frame, after :meth:`start_clip` / ``clip_start``, and every ``camera_clip_length``
+        frames (default: accel.json ``frames_per_clip``; None: endless). Cameras never share state:
+        the hardware keeps one temporal state per camera, the driver one running score."""
+        cam = self._camera(camera)
+        f = np.asarray(frame)
+        codes = self.quantize(f[None] if f.ndim in (2, 3) and f.shape[:2] == self.shape_hwc[:2] else f)
+        if len(codes) != 1:
+            raise ValueError(f"submit() takes one frame at a time: got {len(codes)} frames of shape {f.shape}")
+        length = self.camera_clip_length
+        start = clip_start or cam["restart"] or (length is not None and cam["k"] >= int(length))
+        if start:
+            cam.update(clip=cam["clip"] + 1, k=0, sum=None, restart=False)
+        raw = self.infer_raw(codes, clip_start=start, camera=int(camera))[0]
+        if self.streams > 1 and self.read("OUT_STREAM") != camera:
+            raise RuntimeError(f"output frame carries camera {self.read('OUT_STREAM')}, expected {camera}")
+        lg = self.logits(raw)
+        cam["sum"] = lg.copy() if cam["sum"] is None else cam["sum"] + lg
+        scores = softmax(cam["sum"] / (cam["k"] + 1))
+        label = int(np.argmax(scores))
+        alarm, alarm_score = self._decide(scores)
+        last, _, _, ii = self._lat()
+        res = FrameResult(index=cam["index"], clip_index=cam["clip"], frame_in_clip=cam["k"], logits=lg, raw=raw,
+                          clip_scores=scores, label=label, class_name=self.class_names[label], alarm=alarm,
+                          alarm_score=alarm_score, latency_cycles=last, interval_cycles=ii, clip_start=start,
+                          camera=int(camera))
+        cam["index"] += 1
+        cam["k"] += 1
+        return res

@@ -160,6 +160,7 @@ def build_config(build_dir, qat_report=None, board: str = "pynq-z2", alarm_class
         "board": brd.name,
         "clock_mhz": float(report.get("clock_mhz") or brd.clock_mhz),
         "frames_per_clip": int(frames),
+        "streams": int((manifest.get("streams") or {}).get("streams", 1)),
         "task": meta.get("tsmfpga.task"),
         "input": {
             "shape_hwc": [int(x) for x in hwc],

@@ -21,6 +21,11 @@ from reset):
   its frames behind the replayed ones (an upper bound of the board's latency). A clip's first
   frame always meets the pipeline just after reset (it may differ by a few cycles from a frame
   meeting a drained pipeline later on).
+* Cameras (a design compiled with ``--streams N``): the STREAM register tags the next frames with
+  a camera (``s_axis_tdest``). The replay holds, in their original interleaved order, the frames
+  of every camera's current clip (a camera's older frames are dropped at its clip start), each
+  with its camera and clip-start flag, so the simulated RTL must keep the cameras' temporal states
+  apart to give the right outputs; OUT_STREAM is the simulated ``m_axis_tdest`` of the last frame.
 * II_LAST is the interval between the first input beats of the last two frames of one transfer
   (unchanged by single-frame transfers).
 * CYCLES accumulates, per transfer, the cycles from the first input beat of its first frame to
@@ -104,9 +109,12 @@ class SimTransport:
         except harness.HarnessError as exc:
             self.close()
             raise UserFacingError(str(exc)) from None
-        #: input words of the frames since the last clip start (or power-up), one array per frame
-        self.history: list[list[int]] = []
-        self.history_starts_clip = False
+        #: replayed frames: (camera, clip start, input words) of every camera's current clip, in
+        #: the order they were sent (one camera: the frames since its last clip start)
+        self.history: list[tuple[int, bool, list[int]]] = []
+        self.streams = int((self.manifest.get("streams") or {}).get("streams", 1))
+        self.stream = 0
+        self.out_stream = 0
         self.pending = False
         self.error = False
         self.iso_latency: int | None = None  # latency of a frame meeting an empty pipeline
@@ -120,6 +128,8 @@ class SimTransport:
         self.lat_min = _MASK32
 
     def write_reg(self, addr: int, value: int) -> None:
+        if addr == REGISTERS["STREAM"] and self.streams > 1:
+            self.stream = int(value) % (1 << max(1, (self.streams - 1).bit_length()))
         if addr == REGISTERS["CTRL"]:
             if value & CTRL_CLIP_START:
                 self.pending = True
@@ -132,6 +142,7 @@ class SimTransport:
         regs = {"STATUS": status, "FRAMES_IN": self.frames_in, "FRAMES_OUT": self.frames_out,
                 "LAT_LAST": self.lat_last, "LAT_MIN": self.lat_min, "LAT_MAX": self.lat_max,
                 "II_LAST": self.ii_last, "CYCLES": self.cycles, "CTRL": 0,
+                "STREAM": self.stream if self.streams > 1 else 0, "OUT_STREAM": self.out_stream,
                 "INFO": self.in_fb | (self.out_fb << 16)}
         for name, off in REGISTERS.items():
             if off == addr:
@@ -139,32 +150,36 @@ class SimTransport:
         return 0
 
     # -- streaming ------------------------------------------------------------------------------
-    def _simulate(self, frames: list[list[int]], first_is_clip_start: bool, period: int):
-        words = np.array([w for f in frames for w in f], dtype=object)
+    def _simulate(self, frames: list[tuple[int, bool, list[int]]], period: int):
+        words = np.array([w for _, _, f in frames for w in f], dtype=object)
         users = np.zeros(len(words), dtype=np.int64)
-        if first_is_clip_start:
-            users[0] = 1
+        users[::self.in_fb] = [int(s) for _, s, _ in frames]
+        dests = np.repeat([c for c, _, _ in frames], self.in_fb) if self.streams > 1 else None
         n = len(frames)
         max_cycles = n * period + 64 * len(words) + 2_000_000
         return self.h.run(self.exe, self.rtl_dir, self.run_dir, words, users, self.in_w, n * self.out_fb,
-                          simulator=self.simulator, seed=self.seed, max_cycles=max_cycles, period=period)
+                          simulator=self.simulator, seed=self.seed, max_cycles=max_cycles, period=period,
+                          dests=dests)
 
     def transfer(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data, dtype=np.uint8)
         if data.ndim != 3 or data.shape[1:] != (self.in_fb, self.in_bytes):
             raise ValueError(f"transfer: expected uint8 (frames, {self.in_fb}, {self.in_bytes}), got {data.shape}")
-        new = [_bytes_to_words(f, self.in_w) for f in data]
+        cam = self.stream if self.streams > 1 else 0
+        new = [(cam, False, _bytes_to_words(f, self.in_w)) for f in data]
         if not new:
             return np.zeros((0, self.out_fb, self.out_bytes), np.uint8)
-        if self.pending:
-            self.history, self.history_starts_clip, self.pending = [], True, False
+        if self.pending:  # the camera's clip restarts: its earlier frames no longer matter
+            self.history = [h for h in self.history if h[0] != cam]
+            new[0] = (cam, True, new[0][2])
+            self.pending = False
         hist = len(self.history)
         frames = self.history + new
         period = 0
         if len(new) == 1 and hist and self.iso_latency:
             period = self.iso_latency + max(64, self.iso_latency // 8)
         for _attempt in range(3):
-            run = self._simulate(frames, self.history_starts_clip, period)
+            run = self._simulate(frames, period)
             if run.timeout or len(run.outputs) < len(frames) * self.out_fb:
                 self.error = True
                 raise TimeoutError(f"simulated accelerator produced {len(run.outputs)} of "
@@ -191,6 +206,8 @@ class SimTransport:
         self.frames_out += len(new)
         self.cycles = (self.cycles + run.out_end[len(frames) - 1] - run.in_start[hist]) & _MASK32
         self.history = frames
+        if run.out_dest:
+            self.out_stream = run.out_dest.get(len(frames) - 1, 0)
         out = run.outputs[hist * self.out_fb: len(frames) * self.out_fb]
         return _words_to_bytes(out, self.out_bytes).reshape(len(new), self.out_fb, self.out_bytes)
 
