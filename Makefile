@@ -48,7 +48,7 @@ qat-seeds: setup
 bench-decode: setup
 	$(BIN)/python -m tsmfpga.quant.data.bench --out out/bench/decode.json
 
-BNN_NETS ?= tfc_2w2a cnv_1w1a
+BNN_NETS ?= tfc_2w2a cnv_1w1a cnv_1w1a@3050
 ## brevitas_examples BNN-PYNQ nets as published: compile (declared UINT8 input), rtl_sim, finn-plus estimate -> out/bench/bnn_pynq.json
 bench-bnn: setup
 	$(BIN)/python scripts/bench_bnn_pynq.py --nets $(BNN_NETS) --board $(BOARD)

@@ -7,7 +7,10 @@ statistics from a few train-mode forwards so thresholds are non-trivial), ``tsmf
 finn-plus' own estimate at the rate our folding reached. Writes ``out/bench/bnn_pynq.json``
 (every figure labelled: rtl_sim, analytical, python_exec, measured) and prints a table.
 
-    .venv/bin/python scripts/bench_bnn_pynq.py [--nets tfc_2w2a cnv_1w1a] [--target-fps F] [--clips N]
+    .venv/bin/python scripts/bench_bnn_pynq.py [--nets tfc_2w2a cnv_1w1a cnv_1w1a@3050] [--clips N] [--append]
+
+``NAME@FPS`` folds for that frame rate (default: the most that fits the board budget); ``--append``
+adds to / replaces entries of an existing report instead of starting a new one.
 
 The exporter is shared with the tests (``tests/model_zoo.py``: ``export_bnn_pynq``).
 """
@@ -43,8 +46,10 @@ PUBLISHED = {
 }
 
 
-def bench_one(name: str, out: Path, board: str, target_fps: float | None, clips: int) -> dict:
-    d = out / name
+def bench_one(key: str, out: Path, board: str, clips: int) -> dict:
+    name, _, fps_text = key.partition("@")
+    target_fps = float(fps_text) if fps_text else None
+    d = out / key.replace("@", "_at_")
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     path = export_bnn_pynq(name, d / f"{name}.onnx")
@@ -66,6 +71,10 @@ def bench_one(name: str, out: Path, board: str, target_fps: float | None, clips:
     res = rep["resources"] or {}
     fps = sim["fps"]
     return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} ({os.cpu_count()} cores, load average after the run "
+                   f"{os.getloadavg()[0]:.1f})",
+        "target_fps": target_fps,
         "network": f"brevitas_examples.bnn_pynq {name} (exact architecture, random-initialised weights, "
                    "BN statistics from 4 train-mode batches of uniform pixels)",
         "input": rep["input"],
@@ -99,31 +108,46 @@ def bench_one(name: str, out: Path, board: str, target_fps: float | None, clips:
     }
 
 
+def model_names() -> list[str]:
+    from brevitas_examples.bnn_pynq import models
+
+    return [m for m in models.__all__ if m != "model_with_cfg" and not m.startswith("resnet")]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--nets", nargs="+", default=["tfc_2w2a", "cnv_1w1a"])
+    p.add_argument("--nets", nargs="+", default=["tfc_2w2a", "cnv_1w1a"],
+                   help="NAME or NAME@FPS (fold for FPS frames/s; default: the most that fits)")
     p.add_argument("--board", default="pynq-z2")
-    p.add_argument("--target-fps", type=float, default=None, help="default: the most that fits the budget")
     p.add_argument("--clips", type=int, default=8, help="images simulated per network (default 8)")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
+    p.add_argument("--append", action="store_true", help="keep the other entries of an existing report")
     args = p.parse_args(argv)
     out = Path(args.out)
-    report = {"stage": "bench_bnn_pynq", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} ({os.cpu_count()} cores, load average at start "
-                         f"{os.getloadavg()[0]:.1f})", "board": args.board, "target_fps": args.target_fps,
-              "networks": {}}
-    for name in args.nets:
-        print(f"[bench] {name} ...", flush=True)
-        report["networks"][name] = bench_one(name, out, args.board, args.target_fps, args.clips)
-        write_json(out / "bnn_pynq.json", report)
-    print(f"{'network':10} {'compile s':>9} {'sim f/s':>8} {'bit-exact':>9} {'fps rtl_sim':>11} "
+    for key in args.nets:
+        name, _, fps_text = key.partition("@")
+        try:
+            ok = name in model_names() and (not fps_text or float(fps_text) > 0)
+        except ValueError:
+            ok = False
+        if not ok:
+            p.error(f"--nets {key!r}: expected NAME or NAME@FPS, NAME one of {', '.join(model_names())}")
+    path = out / "bnn_pynq.json"
+    report = {"stage": "bench_bnn_pynq", "board": args.board, "networks": {}}
+    if args.append and path.is_file():
+        report = json.loads(path.read_text())
+    for key in args.nets:
+        print(f"[bench] {key} ...", flush=True)
+        report["networks"][key] = bench_one(key, out, args.board, args.clips)
+        write_json(path, report)
+    print(f"{'network':14} {'compile s':>9} {'sim f/s':>8} {'bit-exact':>9} {'fps rtl_sim':>11} "
           f"{'LUT (ours)':>10} {'BRAM36':>6} {'finn LUT':>8} {'finn BRAM36':>11}")
     for name, r in report["networks"].items():
         f, fr = r["folded"]["resources"], r["finn_plus_estimate"]["resources"]
-        print(f"{name:10} {r['compile_s']['value']:9.0f} {r['sim_speed']['frames_per_s'] or 0:8.1f} "
+        print(f"{name:14} {r['compile_s']['value']:9.0f} {r['sim_speed']['frames_per_s'] or 0:8.1f} "
               f"{str(r['rtl_sim']['bit_exact']):>9} {r['rtl_sim']['fps']:11.0f} {f['LUT']:10.0f} {f['BRAM36']:6.1f} "
               f"{fr['LUT']:8.0f} {fr['BRAM36']:11.1f}")
-    print(f"report: {out / 'bnn_pynq.json'}")
+    print(f"report: {path}")
     return 0 if all(r["rtl_sim"]["bit_exact"] and not r["rtl_sim"]["failures"]
                     for r in report["networks"].values()) else 1
 
