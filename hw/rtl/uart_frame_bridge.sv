@@ -201,10 +201,12 @@ module uart_frame_bridge #(
                 end
             end else if (out_left != {OB_W{1'b0}}) begin
                 // next byte of the beat: start bit goes out now, then 8 data bits and the stop bit
+                // (10 shifts: 8 data bits, the stop bit, and one more stop-level bit so that the
+                // stop bit lasts a whole bit time before the next start bit)
                 tx_frame <= {1'b1, 1'b1, out_shift[7:0]};
                 tx_line <= 1'b0;
                 tx_cnt <= FULL;
-                tx_bits <= 4'd9;
+                tx_bits <= 4'd10;
                 out_left <= out_left - 1'b1;
                 if (OUT_BYTES > 1) begin
                     out_shift <= out_shift >> 8;
