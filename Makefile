@@ -89,9 +89,10 @@ deploy: setup
 
 FUZZ_EXAMPLES ?= 200
 
-## property-based RTL fuzzing: random small networks compiled and simulated bit-exact (long)
+## the config space as a property: random TSM configs -> tiny QAT -> compile -> RTL sim, bit-exact or
+## refused up front (long; every outcome appended to out/regress/fuzz.jsonl)
 fuzz: setup
-	$(BIN)/python -m pytest tests/sim/test_fuzz.py -m "slow or not slow" --fuzz-examples $(FUZZ_EXAMPLES) -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/sim/test_fuzz.py -k config_space --fuzz-examples $(FUZZ_EXAMPLES) --fuzz-log out/regress/fuzz.jsonl -p no:randomly $(PYTEST_ARGS)
 
 ## the whole flow, end to end, on the embedded default
 demo: setup

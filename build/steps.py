@@ -44,6 +44,8 @@ from tsmfpga.flow.transforms.temporal_shift_streamline import (
     MoveTransposePastTemporalShift,
     sync_temporal_shift_attrs,
 )
+from tsmfpga.flow.transforms.thresholds import SplitWideThresholds
+from tsmfpga.flow.transforms.trunc_sign import AnnotateTruncSign
 from tsmfpga.flow.transforms.tsm_frontend import FRONTEND_STEPS, integer_only, tidy_steps, until_fixpoint
 from tsmfpga.flow.verify import verify
 from tsmfpga.hw.boards import get_board
@@ -120,7 +122,7 @@ def step_qonnx_to_finn(model, cfg):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for t in (ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()):
+    for t in (AnnotateTruncSign(), ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()):
         model = model.transform(t)
     return model
 
@@ -218,7 +220,6 @@ def step_hw_layers(model, cfg):
         InferQuantizedMatrixVectorActivation,
     )
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
-    from tsmfpga.flow.transforms.thresholds import SplitWideThresholds
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds

@@ -39,6 +39,7 @@ from qonnx.util.basic import get_by_name
 
 from tsmfpga.core import records
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.flow.transforms.trunc_sign import upstream_sign
 
 
 def _trunc_codes(s: np.ndarray, trunc_scale: float, lo: int, hi: int, mode: str) -> np.ndarray:
@@ -90,10 +91,14 @@ class NormalizeTruncRounding(Transformation):
             narrow = bool(narrow.i) if narrow is not None else False
             lo = -(2 ** (out_bits - 1)) + int(narrow) if signed else 0
             hi = 2 ** (out_bits - 1) - 1 if signed else 2**out_bits - 1 - int(narrow)
-            from finn.transformation.qonnx.infer_quant_avg_pool_2d import _get_signed_from_upstream
-
             # every window sum the input bits allow (signedness from the quantizer upstream)
-            if _get_signed_from_upstream(model, n):
+            in_signed = upstream_sign(model, n.input[0])
+            if in_signed is None:
+                raise UserFacingError(
+                    f"node {n.name} (Trunc of a TruncAvgPool2d): the sign of its input cannot be traced "
+                    "to a quantizer through Add/Mul/AveragePool/Pad/MaxPool/Relu; put the pool right "
+                    "after a quantized activation")
+            if in_signed:
                 s = np.arange(-(2 ** (in_bits - 1)), 2 ** (in_bits - 1), dtype=np.int64)
             else:
                 s = np.arange(0, 2**in_bits, dtype=np.int64)
