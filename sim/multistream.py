@@ -35,8 +35,9 @@ class Schedule:
 
 
 def make_schedule(n_cameras: int, n_frames: int, n_clips: int, t_frames: int, seed: int) -> Schedule:
-    """A seeded random schedule of ``n_frames`` frames over ``n_cameras`` cameras (each camera gets
-    at least one clip); source frames are drawn from ``n_clips`` input clips of ``t_frames``."""
+    """A seeded random schedule of at least ``n_frames`` frames over ``n_cameras`` cameras (each
+    camera gets at least one clip, so up to ``n_cameras * t_frames`` frames); source frames are
+    drawn from ``n_clips`` input clips of ``t_frames``."""
     if n_cameras < 1:
         raise UserFacingError(f"--streams {n_cameras}: must be >= 1")
     rng = np.random.default_rng(seed)
@@ -45,8 +46,8 @@ def make_schedule(n_cameras: int, n_frames: int, n_clips: int, t_frames: int, se
     target = max(n_frames, n_cameras)
     cams = list(range(n_cameras)) + list(rng.integers(0, n_cameras, size=target))  # every camera once
     total = 0
-    for c in cams:
-        if total >= target:
+    for n, c in enumerate(cams):
+        if total >= target and n >= n_cameras:   # every camera has had one clip
             break
         length = int(rng.integers(1, t_frames + 1))
         clip, off = int(rng.integers(0, n_clips)), int(rng.integers(0, t_frames - length + 1))
@@ -73,8 +74,11 @@ def make_schedule(n_cameras: int, n_frames: int, n_clips: int, t_frames: int, se
 
 def independent_golden(core, codes: np.ndarray, sched: Schedule, prepare) -> np.ndarray:
     """Expected output per scheduled frame from N independent runs: each camera's clips alone
-    through the HW graph (:func:`run_clip`), in that camera's own order."""
+    through the HW graph (:func:`run_clip`), in that camera's own order. A clip's outputs depend
+    only on its source frames, so camera clips cut from the same input clip at the same offset
+    share one run (the longest needed; shorter clips take its prefix)."""
     out = [None] * len(sched.camera)
+    clips_of = []
     for cam in np.unique(sched.camera):
         idx = np.flatnonzero(sched.camera == cam)
         clips, cur = [], []
@@ -84,10 +88,18 @@ def independent_golden(core, codes: np.ndarray, sched: Schedule, prepare) -> np.
                 cur = []
             cur.append(i)
         clips.append(cur)
-        for clip in clips:
-            frames = [prepare(codes[sched.source[i, 0], sched.source[i, 1]]) for i in clip]
-            for i, y in zip(clip, run_clip(core, frames)):
-                out[i] = np.asarray(y).reshape(-1)
+        clips_of += clips
+    need: dict[tuple[int, int], int] = {}
+    for clip in clips_of:
+        key = (int(sched.source[clip[0], 0]), int(sched.source[clip[0], 1]))
+        need[key] = max(need.get(key, 0), len(clip))
+    runs = {(c, off): [np.asarray(y).reshape(-1) for y in
+                       run_clip(core, [prepare(codes[c, off + k]) for k in range(n)])]
+            for (c, off), n in sorted(need.items())}
+    for clip in clips_of:
+        ys = runs[(int(sched.source[clip[0], 0]), int(sched.source[clip[0], 1]))]
+        for k, i in enumerate(clip):
+            out[i] = ys[k]
     return np.stack(out).astype(np.int64)
 
 

@@ -54,7 +54,7 @@ def test_accel_json_contents(deployed):
     assert acc["alarm"] is None
     assert acc["registers"] == {"CTRL": 0x00, "STATUS": 0x04, "FRAMES_IN": 0x08, "FRAMES_OUT": 0x0C,
                                 "LAT_LAST": 0x10, "LAT_MIN": 0x14, "LAT_MAX": 0x18, "II_LAST": 0x1C,
-                                "CYCLES": 0x20, "INFO": 0x24}
+                                "CYCLES": 0x20, "INFO": 0x24, "STREAM": 0x28, "OUT_STREAM": 0x2C}
     b = acc["bitstream"]
     assert b["bitfile"] == "tsmfpga.bit" and b["hwh"] == "tsmfpga.hwh"
     assert b["present"] is False and b["missing"] == ["tsmfpga.bit", "tsmfpga.hwh"] and "not found" in b["note"]

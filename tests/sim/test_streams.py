@@ -101,6 +101,8 @@ def test_schedule_and_interleaved_python_execution():
     a, b = make_schedule(5, 30, 3, 4, seed=7), make_schedule(5, 30, 3, 4, seed=7)
     assert np.array_equal(a.camera, b.camera) and np.array_equal(a.source, b.source)
     assert set(a.camera) == set(range(5))
+    many = make_schedule(40, 10, 3, 4, seed=1)   # more cameras than frames asked: each still gets a clip
+    assert set(many.camera) == set(range(40)) and len(many.camera) >= 40
     for c in range(5):
         assert a.start[np.flatnonzero(a.camera == c)[0]] == 1
     node = make_temporal_shift_node("x", "y", 8, 2, (1, 3), "NHWC", "UINT4", name="ts", state_id="t_streams")
