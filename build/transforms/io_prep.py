@@ -277,7 +277,7 @@ def parse_input_scale(text) -> float:
     """A positive finite scale: a number (``0.5``, ``3.9e-3``) or a fraction ``a/b`` (``1/255``)."""
     try:
         value = float(Fraction(str(text).strip().replace(" ", "")))
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise InputDeclarationError(
@@ -292,9 +292,11 @@ class DeclareIntegerInput(Transformation):
     Runs on the QONNX graph (before ``ConvertQONNXtoFINN``) for models whose raw input is not
     quantized before float arithmetic (BNN-PYNQ TFC/CNV: flatten, ``2x - 1``, then the first
     quantizer). The input keeps its name and becomes ``dtype``-typed; its consumers now read
-    ``[Add(-zero_point)] -> Mul(scale)`` of it. The float values the graph sees are exactly those
-    of the golden run on ``(code - zero_point) * scale``; streamlining folds the scale and the
-    preprocessing into the first quantizer's thresholds. The declaration goes to
+    ``[Add(-zero_point)] -> Mul(scale)`` of it, the values of the golden run on
+    ``(code - zero_point) * scale`` (float32 ``code * scale`` may differ from the golden's
+    float32-rounded exact product by one ulp; only a quantizer boundary within that ulp of an
+    input value could notice, and ``verify_python`` counts any such flip). Streamlining folds the
+    scale and the preprocessing into the first quantizer's thresholds. The declaration goes to
     ``tsmfpga.hw_input`` (report, simulation, driver).
     """
 

@@ -124,7 +124,7 @@ def test_parse_input_scale(text, value):
     assert parse_input_scale(text) == value
 
 
-@pytest.mark.parametrize("text", ["0", "-1/255", "1/0", "abc", "inf", "nan", "1/255/2", ""])
+@pytest.mark.parametrize("text", ["0", "-1/255", "1/0", "abc", "inf", "nan", "1/255/2", "", "1e400", "1e-400"])
 def test_bad_input_scale_is_named(text):
     from tsmfpga.flow.transforms.io_prep import InputDeclarationError, parse_input_scale
 
