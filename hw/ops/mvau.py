@@ -21,7 +21,8 @@ LUTs) or "lut" (multiplier LUTs SIMD*(2*ceil((W+A)/6)-1)*(W+A) per PE); BRAM fin
 PE*SIMD*W*ceil(WMEM/64) when distributed + thresholds 1.1*PE*(2^b-1)*acc*ceil(TMEM/64);
 DSP ("dsp" MACs) ceil(PE/lanes)*SIMD with lanes = 1 (one product per DSP48E1, measured with yosys;
 finn-plus' ``MVAU_rtl.dsp_estimation`` assumes packing and is kept as ``dsp_finn_estimate``);
-FF: base + PE*SIMD*(W+A) operand registers + 2*PE*acc_bits.
+FF: base + the pipeline registers of hw/rtl/mvau.sv (operands and products twice, every second
+adder-tree level, accumulator, compares). Latency: :func:`mvau_latency`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,15 @@ def mvau_dsp_lanes(model, node, fpgapart: str) -> int:
     several narrow MACs per slice, but finn-plus refuses it for our layers (embedded thresholds,
     non-narrow weights on DSP48E1), so that packing is not available to this flow."""
     return 1
+
+
+def mvau_latency(sf: int, simd: int) -> int:
+    """Cycles from a vector's first input beat to its first output beat in hw/rtl/mvau.sv without
+    stalls: SF beats in, then 7 + TS pipeline stages after the vector's last step (operands x2,
+    products x2, TS = ceil(log2(SIMD) / 2) adder-tree stages, accumulator, compare, output FIFO),
+    minus the issue cycle: SF + 6 + TS."""
+    levels = (int(simd) - 1).bit_length() if simd > 1 else 0
+    return int(sf) + 6 + (levels + 1) // 2
 
 
 def _memories(op, ram_style: str) -> tuple[int, int]:
@@ -202,7 +212,12 @@ class MvauOwner(OpOwner):
             models["DSP"] = f"{OURS} ceil(PE/{lanes} lanes)*SIMD (finn-rtllib mvu.sv packing)"
         else:
             models["DSP"] = "LUT multipliers (0 DSP)"
-        ff = ff_base(hls) + pe * simd * (w + a) + 2 * pe * acc
+        # pipeline registers of hw/rtl/mvau.sv: operands twice, products twice, every second
+        # adder-tree level (~SIMD/3 nodes), accumulator, compares / accumulator copy
+        prod = w + a + 2
+        ff = (ff_base(hls) + 2 * (simd * a + pe * simd * w) + 2 * pe * simd * prod
+              + pe * (simd // 3 + 1) * acc + 2 * pe * acc
+              + (0 if hls.get_nodeattr("noActivation") else pe * (2**hls.get_output_datatype().bitwidth() - 1)))
         return {"resources": {"LUT": lut, "FF": int(ff), "BRAM36": bram18 / 2, "DSP": dsp, "LUTRAM": lutram},
                 "models": models, "mac_impl": mac_impl, "ram_style": ram_style, "dsp_finn_estimate": dsp_finn,
                 "weight_bits": int(w * hls.get_nodeattr("MW") * hls.get_nodeattr("MH"))}
@@ -271,7 +286,7 @@ class MvauOwner(OpOwner):
                     "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "RAM_STYLE": ram_style},
             inputs=[axis_stream(model, node, 0, True, "s_axis")],
             outputs=[axis_stream(model, node, 0, False, "m_axis")],
-            sources=[rtl_source("mvau.sv")], files=files)
+            sources=[rtl_source("mvau.sv")], files=files, latency_cycles=mvau_latency(sf, simd))
 
 
 MVAU = register(MvauOwner())

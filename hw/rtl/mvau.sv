@@ -28,15 +28,27 @@
 // accumulator sign- (signed acc) or zero-extended, or truncated, to OUT_BITS.
 //
 // Timing: one (nf, sf) step per clock, initiation interval NF*SF cycles per vector when the input
-// is available and the output not blocked. Four pipeline stages, all advancing together on
-// en = !m_axis_tvalid || m_axis_tready (a full stall when the output register is blocked, so
-// s_axis_tready depends combinationally on m_axis_tready):
+// is available and the output not blocked. The datapath is a free-running pipeline (no stall
+// enable: no high-fanout enable net and no combinational path from m_axis_tready to
+// s_axis_tready); backpressure is handled by credits: a step that completes an output beat
+// (sf = SF-1) issues only while the beats in flight plus the beats waiting in the output FIFO
+// are fewer than the FIFO's OFIFO_DEPTH entries, so the FIFO never overflows. Stages (cycles
+// after a step is issued):
 //   1. operands: input beat (or input-buffer word) and weight-ROM word registered
-//   2. products: PE*SIMD registered products (the DSP M register)
-//   3. accumulate: per-PE adder tree over SIMD + accumulator; threshold-ROM word registered
-//   4. activation: threshold compare / count + ACT_VAL into the output register
-// Output beat nf is valid 4 cycles after step (nf, SF-1) is issued. Fixed latency without stalls,
-// first input beat of a vector (handshake cycle) to its first output beat: SF + 3 cycles.
+//   2. operands again (a block-RAM weight ROM is read through its own output register; this
+//      stage keeps the RAM's clock-to-out off the multiplier paths)
+//   3. products, first half: DSP product registered, or pairs of shift-and-add partial products
+//      summed (LUT MACs)
+//   4. products: registered (LUT MACs: the pair sums added)
+//   5 .. 4+TS. adder tree over the SIMD products, a register after every second level
+//      (TS = ceil(log2(SIMD)/2) stages, 0 for SIMD = 1)
+//   5+TS. accumulator; threshold-ROM word (read two cycles earlier) registered beside it
+//   6+TS. threshold compares registered (NSTEPS > 0), or the accumulator again (NSTEPS = 0)
+//   7+TS. count + ACT_VAL (or the accumulator) written into the output FIFO; the beat is valid
+//      on m_axis the next cycle.
+// Output beat nf is valid 7+TS cycles after step (nf, SF-1) is issued. Fixed latency without
+// stalls, first input beat of a vector (handshake cycle) to its first output beat: SF + 6 + TS
+// cycles (tsmfpga.hw.ops.mvau.mvau_latency).
 //
 // MAC_IMPL "dsp": the products are `*` with use_dsp = "yes" (one product per DSP48E1, measured
 // with yosys); "lut": shift-and-add partial products in LUTs and carry chains (no DSP)
@@ -99,13 +111,25 @@ module mvau #(
     localparam integer ACC_SIGNED = (BINARY_XNOR == 0 && (IN_SIGNED != 0 || W_SIGNED != 0)) ? 1 : 0;
     localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : IN_BITS + W_BITS + 2;
     localparam integer PROD_SIGNED = (BINARY_XNOR != 0) ? 0 : 1;
-    localparam integer P2 = (SIMD > 1) ? (1 << $clog2(SIMD)) : 1;  // adder-tree leaves
+    localparam integer TL = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder-tree levels
+    localparam integer P2 = 1 << TL;                        // adder-tree leaves
+    localparam integer TS = (TL + 1) / 2;                   // adder-tree register stages
+    // cycle (after issue) at which each stage's register holds a step
+    localparam integer C_PROD = 4;                 // products
+    localparam integer C_ACC = C_PROD + TS + 1;    // accumulator
+    localparam integer C_CMP = C_ACC + 1;          // compares (or accumulator copy)
+    localparam integer C_LAST = C_CMP;             // the control delay line's last entry
+    // output FIFO: holds every beat that may be in flight (C_CMP + 1 cycles) plus slack
+    localparam integer OF_AW = $clog2(C_CMP + 4);
+    localparam integer OFIFO_DEPTH = 1 << OF_AW;
+    localparam integer OUT_W = PE * OUT_BITS;
     // activation (NSTEPS > 0)
     localparam integer T_WORD = (NSTEPS > 0) ? PE * NSTEPS * T_BITS : 1;
     localparam integer CMP_BITS = ((ACC_BITS > T_BITS) ? ACC_BITS : T_BITS) + 1;
     localparam integer CNT_W = $clog2(NSTEPS + 1) + 1;
     localparam integer SUM_W = (NSTEPS > 0) ? ((CNT_W > OUT_BITS) ? CNT_W : OUT_BITS) + 1 : 2;
     localparam [SUM_W-1:0] ACT_S = ACT_VAL[SUM_W-1:0];
+    localparam integer NCMP = (NSTEPS > 0) ? NSTEPS : 1;
 
     // ------------------------------------------------------------------ memories
     reg [IN_W-1:0] ibuf [0:SF-1];  // input vector buffer, written during nf = 0
@@ -114,35 +138,46 @@ module mvau #(
     reg [SF_W-1:0] sf;
     reg [NF_W-1:0] nf;
     reg [WA_W-1:0] waddr;  // = nf*SF + sf
+    reg [OF_AW:0]  credits_used;  // beats issued and not yet taken from m_axis
 
-    reg v1, v2, v3;        // stage valids
-    reg out_valid;
-    reg [PE*OUT_BITS-1:0] out_data;
-
-    wire en = !out_valid || m_axis_tready;    // the whole pipeline advances
+    wire last_step = (sf == LAST_SF);
+    wire can_issue = !last_step || (credits_used != OFIFO_DEPTH[OF_AW:0]);
     wire nf0 = (nf == {NF_W{1'b0}});          // this step reads the stream
-    wire fire = en && (s_axis_tvalid || !nf0);
+    wire fire = can_issue && (s_axis_tvalid || !nf0);
 
-    assign s_axis_tready = en && nf0;
-    assign m_axis_tvalid = out_valid;
-    assign m_axis_tdata = out_data;
+    assign s_axis_tready = can_issue && nf0;
 
-    // ------------------------------------------------------------------ stage 1: operands
-    reg [IN_W-1:0]   x1;
-    reg [W_WORD-1:0] w1;
-    reg              first1, last1;
-    reg [NF_W-1:0]   nf1;
+    // control delay line: entry k holds the step issued k cycles ago
+    reg             dv    [1:C_LAST];  // valid
+    reg             dfirst[1:C_LAST];  // sf = 0
+    reg             dlast [1:C_LAST];  // sf = SF-1
+    reg [NF_W-1:0]  dnf   [1:C_LAST];
+
+    integer d;
+    always @(posedge clk) begin
+        dv[1] <= fire && !rst;
+        dfirst[1] <= (sf == {SF_W{1'b0}});
+        dlast[1] <= last_step;
+        dnf[1] <= nf;
+        for (d = 2; d <= C_LAST; d = d + 1) begin
+            dv[d] <= dv[d-1] && !rst;
+            dfirst[d] <= dfirst[d-1];
+            dlast[d] <= dlast[d-1];
+            dnf[d] <= dnf[d-1];
+        end
+    end
+
+    // ------------------------------------------------------------------ stages 1, 2: operands
+    reg [IN_W-1:0]   x1, x2;
+    reg [W_WORD-1:0] w1, w2;
 
     always @(posedge clk) begin
-        if (fire) begin
-            if (nf0) begin
-                ibuf[sf] <= s_axis_tdata;
-            end
-            x1 <= nf0 ? s_axis_tdata : ibuf[sf];
-            first1 <= (sf == {SF_W{1'b0}});
-            last1 <= (sf == LAST_SF);
-            nf1 <= nf;
+        if (fire && nf0) begin
+            ibuf[sf] <= s_axis_tdata;
         end
+        x1 <= nf0 ? s_axis_tdata : ibuf[sf];
+        x2 <= x1;
+        w2 <= w1;
     end
 
     // weight ROM, read into w1 together with the stage-1 operands; one declaration per RAM_STYLE
@@ -163,9 +198,7 @@ module mvau #(
             end
             wire [W_WORD-1:0] wrd = wmem[waddr];
             always @(posedge clk) begin
-                if (fire) begin
-                    w1 <= wrd;
-                end
+                w1 <= wrd;
             end
         end else if (RAM_STYLE == "block") begin : g_wrom_bram
             (* rom_style = "block", ram_style = "block" *)
@@ -174,9 +207,7 @@ module mvau #(
                 $readmemh(WEIGHT_FILE, wmem);
             end
             always @(posedge clk) begin
-                if (fire) begin
-                    w1 <= wmem[waddr];
-                end
+                w1 <= wmem[waddr];
             end
         end else begin : g_bad_ram_style
             // RAM_STYLE must be "block" or "distributed": no such module exists, so elaboration stops
@@ -184,20 +215,9 @@ module mvau #(
         end
     endgenerate
 
-    // ------------------------------------------------------------------ stage 2: products
-    reg            first2, last2;
-    reg [NF_W-1:0] nf2;
-
-    always @(posedge clk) begin
-        if (en) begin
-            first2 <= first1;
-            last2 <= last1;
-            nf2 <= nf1;
-        end
-    end
-
     // ------------------------------------------------------------------ threshold ROM
-    // word of the channels in stage 2, registered together with their accumulators (stage 3)
+    // word of the step two cycles before the accumulator stage, registered twice (a block RAM
+    // reads through the first register), so it stands beside the finished accumulator
     wire [T_WORD-1:0] tq;
 
     generate
@@ -207,52 +227,53 @@ module mvau #(
                 $readmemh(THRESH_FILE, tmem);
             end
 
-            reg [T_WORD-1:0] tq_r;
+            reg [T_WORD-1:0] tq_a, tq_b;
             always @(posedge clk) begin
-                if (en) begin
-                    tq_r <= tmem[nf2];
-                end
+                tq_a <= tmem[dnf[C_ACC-2]];
+                tq_b <= tq_a;
             end
-            assign tq = tq_r;
+            assign tq = tq_b;
         end else begin : g_no_tmem
             assign tq = {T_WORD{1'b0}};
-            wire unused_thr = ^{nf2, tq};  // no activation: the channel index is not needed
+            wire unused_thr = ^{tq};  // no activation: no thresholds
         end
     endgenerate
 
-    // ------------------------------------------------------------------ per PE: stages 2..4
-    wire [PE*OUT_BITS-1:0] act;  // stage-4 results, registered into out_data
+    // ------------------------------------------------------------------ per PE: stages 3..7+TS
+    wire [OUT_W-1:0] act;  // count + ACT_VAL (or the accumulator) of each PE, into the FIFO
 
-    // signed product a * b as partial products (two's complement: the sign bit of b weighs
-    // -2**W_BITS); used by the LUT MAC so that the multiply stays in LUTs and carry chains
+    // partial products of the LUT MAC: a * b[i] * 2**i (two's complement: the sign bit of b
+    // weighs -2**W_BITS); stage 3 adds them in pairs, stage 4 adds the pair sums
     localparam integer MUL_BITS = IN_BITS + W_BITS + 2;  // = PROD_BITS outside XNOR mode
-    function automatic signed [MUL_BITS-1:0] lut_mul(input signed [IN_BITS:0] a, input signed [W_BITS:0] b);
-        integer i;
-        reg signed [MUL_BITS-1:0] acc;
+    localparam integer NPP = W_BITS + 1;                 // partial products
+    localparam integer NPS = (NPP + 1) / 2;              // pair sums
+    function automatic signed [MUL_BITS-1:0] lut_pp(input signed [IN_BITS:0] a, input signed [W_BITS:0] b,
+                                                    input integer i);
         reg signed [MUL_BITS-1:0] ax;
         begin
             ax = {{(W_BITS + 1){a[IN_BITS]}}, a};
-            acc = 0;
-            for (i = 0; i < W_BITS; i = i + 1)
-                if (b[i]) acc = acc + (ax <<< i);
-            if (b[W_BITS]) acc = acc - (ax <<< W_BITS);
-            lut_mul = acc;
+            if (!b[i]) lut_pp = {MUL_BITS{1'b0}};
+            else if (i == W_BITS) lut_pp = -(ax <<< i);
+            else lut_pp = ax <<< i;
         end
     endfunction
 
-    genvar p, s;
+    genvar p, s, q, l;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
-            // stage 2: the SIMD products of this PE, one register
-            wire [SIMD*PROD_BITS-1:0] prod;
-            reg  [SIMD*PROD_BITS-1:0] prod_q;
+            // stages 3, 4: the SIMD products of this PE
+            reg [SIMD*PROD_BITS-1:0] prod_q;
 
             for (s = 0; s < SIMD; s = s + 1) begin : g_lane
-                wire [IN_BITS-1:0] xa = x1[s*IN_BITS +: IN_BITS];
-                wire [W_BITS-1:0]  wa = w1[(p*SIMD+s)*W_BITS +: W_BITS];
+                wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
+                wire [W_BITS-1:0]  wa = w2[(p*SIMD+s)*W_BITS +: W_BITS];
 
                 if (BINARY_XNOR != 0) begin : g_xnor
-                    assign prod[s*PROD_BITS +: PROD_BITS] = ~(xa[0] ^ wa[0]);
+                    reg pa;
+                    always @(posedge clk) begin
+                        pa <= ~(xa[0] ^ wa[0]);
+                        prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
+                    end
                     wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
                 end else begin : g_mul
                     wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
@@ -260,89 +281,144 @@ module mvau #(
                     if (MAC_IMPL == "dsp") begin : g_dsp
                         (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
                         assign m = xs * ws;
-                        assign prod[s*PROD_BITS +: PROD_BITS] = m;
+                        reg [PROD_BITS-1:0] pa;
+                        always @(posedge clk) begin
+                            pa <= m;
+                            prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
+                        end
                     end else begin : g_lut
                         // shift-and-add partial products: plain logic that no synthesis tool
                         // turns into a DSP slice (yosys ignores use_dsp = "no" on a `*`)
-                        (* use_dsp = "no" *) wire signed [PROD_BITS-1:0] m;
-                        assign m = lut_mul(xs, ws);
-                        assign prod[s*PROD_BITS +: PROD_BITS] = m;
-                    end
-                end
-            end
-
-            always @(posedge clk) begin
-                if (en) begin
-                    prod_q <= prod;
-                end
-            end
-
-            // stage 3: balanced adder tree over the products (heap layout: node i = node 2i +
-            // node 2i+1, leaves P2..2*P2-1, zero padded; root = node 1), ACC_BITS wrap-around
-            reg [2*P2*ACC_BITS-1:ACC_BITS] tree;
-            reg [PROD_BITS-1:0] pr;
-            /* verilator lint_off UNUSEDSIGNAL */
-            reg [ACC_BITS+PROD_BITS-1:0] pr_ext;  // only the low ACC_BITS are used
-            /* verilator lint_on UNUSEDSIGNAL */
-            integer i;
-            always @(*) begin
-                tree = {(2*P2-1)*ACC_BITS{1'b0}};
-                for (i = 0; i < SIMD; i = i + 1) begin
-                    pr = prod_q[i*PROD_BITS +: PROD_BITS];
-                    pr_ext = {{ACC_BITS{(PROD_SIGNED != 0) && pr[PROD_BITS-1]}}, pr};
-                    tree[(P2+i)*ACC_BITS +: ACC_BITS] = pr_ext[ACC_BITS-1:0];
-                end
-                for (i = P2 - 1; i >= 1; i = i - 1) begin
-                    tree[i*ACC_BITS +: ACC_BITS] =
-                        tree[2*i*ACC_BITS +: ACC_BITS] + tree[(2*i+1)*ACC_BITS +: ACC_BITS];
-                end
-            end
-
-            reg [ACC_BITS-1:0] acc;
-            always @(posedge clk) begin
-                if (en && v2) begin
-                    acc <= (first2 ? {ACC_BITS{1'b0}} : acc) + tree[ACC_BITS +: ACC_BITS];
-                end
-            end
-
-            // stage 4 (combinational part): activation of the finished accumulator
-            wire acc_ext = (ACC_SIGNED != 0) && acc[ACC_BITS-1];
-
-            if (NSTEPS > 0) begin : g_act
-                // count of thresholds t with acc >= T[ch, t], compared in CMP_BITS two's complement
-                wire [CMP_BITS-1:0] acc_c = {{(CMP_BITS-ACC_BITS){acc_ext}}, acc};
-                reg [T_BITS-1:0]   th;
-                reg [CMP_BITS-1:0] th_c;
-                reg [CNT_W-1:0]    cnt;
-                integer k;
-                always @(*) begin
-                    cnt = {CNT_W{1'b0}};
-                    for (k = 0; k < NSTEPS; k = k + 1) begin
-                        th = tq[(p*NSTEPS+k)*T_BITS +: T_BITS];
-                        th_c = {{(CMP_BITS-T_BITS){th[T_BITS-1]}}, th};
-                        if ($signed(acc_c) >= $signed(th_c)) begin
-                            cnt = cnt + {{(CNT_W-1){1'b0}}, 1'b1};
+                        reg [NPS*MUL_BITS-1:0] ps;
+                        for (q = 0; q < NPS; q = q + 1) begin : g_pair
+                            wire signed [MUL_BITS-1:0] pp0 = lut_pp(xs, ws, 2 * q);
+                            wire signed [MUL_BITS-1:0] pp1 = (2 * q + 1 < NPP) ? lut_pp(xs, ws, 2 * q + 1)
+                                                                               : {MUL_BITS{1'b0}};
+                            always @(posedge clk) begin
+                                ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
+                            end
+                        end
+                        reg [MUL_BITS-1:0] psum;
+                        integer j;
+                        always @(*) begin
+                            psum = {MUL_BITS{1'b0}};
+                            for (j = 0; j < NPS; j = j + 1) begin
+                                psum = psum + ps[j*MUL_BITS +: MUL_BITS];
+                            end
+                        end
+                        always @(posedge clk) begin
+                            prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
                         end
                     end
                 end
+            end
 
+            // stages 5 .. 4+TS: balanced adder tree, ACC_BITS wrap-around; level l has P2 >> l
+            // nodes; levels 2, 4, ... and the root are registered
+            wire [P2*ACC_BITS-1:0] lv [0:TL];
+            for (s = 0; s < P2; s = s + 1) begin : g_leaf
+                if (s < SIMD) begin : g_used
+                    wire [PROD_BITS-1:0] pr = prod_q[s*PROD_BITS +: PROD_BITS];
+                    if (ACC_BITS > PROD_BITS) begin : g_ext
+                        assign lv[0][s*ACC_BITS +: ACC_BITS] =
+                            {{(ACC_BITS-PROD_BITS){(PROD_SIGNED != 0) && pr[PROD_BITS-1]}}, pr};
+                    end else begin : g_cut
+                        assign lv[0][s*ACC_BITS +: ACC_BITS] = pr[ACC_BITS-1:0];
+                        if (ACC_BITS < PROD_BITS) begin : g_unused
+                            wire unused_hi = ^pr[PROD_BITS-1:ACC_BITS];
+                        end
+                    end
+                end else begin : g_pad
+                    assign lv[0][s*ACC_BITS +: ACC_BITS] = {ACC_BITS{1'b0}};
+                end
+            end
+            for (l = 1; l <= TL; l = l + 1) begin : g_level
+                wire [(P2>>l)*ACC_BITS-1:0] sum;
+                for (s = 0; s < (P2 >> l); s = s + 1) begin : g_node
+                    assign sum[s*ACC_BITS +: ACC_BITS] =
+                        lv[l-1][(2*s)*ACC_BITS +: ACC_BITS] + lv[l-1][(2*s+1)*ACC_BITS +: ACC_BITS];
+                end
+                if (l % 2 == 0 || l == TL) begin : g_reg
+                    reg [(P2>>l)*ACC_BITS-1:0] q_r;
+                    always @(posedge clk) begin
+                        q_r <= sum;
+                    end
+                    assign lv[l][(P2>>l)*ACC_BITS-1:0] = q_r;
+                end else begin : g_comb
+                    assign lv[l][(P2>>l)*ACC_BITS-1:0] = sum;
+                end
+                if (l > 0) begin : g_top
+                    assign lv[l][P2*ACC_BITS-1:(P2>>l)*ACC_BITS] = {(P2*ACC_BITS-(P2>>l)*ACC_BITS){1'b0}};
+                end
+            end
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [P2*ACC_BITS-1:0] root_lv = lv[TL];  // only the root (node 0) is used
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [ACC_BITS-1:0] root = root_lv[ACC_BITS-1:0];
+
+            // stage 5+TS: accumulator
+            reg [ACC_BITS-1:0] acc;
+            always @(posedge clk) begin
+                if (dv[C_ACC-1]) begin
+                    acc <= (dfirst[C_ACC-1] ? {ACC_BITS{1'b0}} : acc) + root;
+                end
+            end
+            wire acc_ext = (ACC_SIGNED != 0) && acc[ACC_BITS-1];
+
+            if (NSTEPS > 0) begin : g_act
+                // stage 6+TS: compares acc >= T[ch, t], in CMP_BITS two's complement, registered
+                wire [CMP_BITS-1:0] acc_c = {{(CMP_BITS-ACC_BITS){acc_ext}}, acc};
+                reg [NCMP-1:0] ge;
+                integer k;
+                always @(posedge clk) begin
+                    for (k = 0; k < NSTEPS; k = k + 1) begin
+                        ge[k] <= $signed(acc_c) >= $signed({{(CMP_BITS-T_BITS){tq[(p*NSTEPS+k+1)*T_BITS-1]}},
+                                                             tq[(p*NSTEPS+k)*T_BITS +: T_BITS]});
+                    end
+                end
+                // stage 7+TS (into the FIFO): count of true compares + ACT_VAL
+                reg [CNT_W-1:0] cnt;
+                always @(*) begin
+                    cnt = {CNT_W{1'b0}};
+                    for (k = 0; k < NSTEPS; k = k + 1) begin
+                        cnt = cnt + {{(CNT_W-1){1'b0}}, ge[k]};
+                    end
+                end
                 /* verilator lint_off UNUSEDSIGNAL */
                 wire [SUM_W-1:0] res = {{(SUM_W-CNT_W){1'b0}}, cnt} + ACT_S;  // low OUT_BITS used
                 /* verilator lint_on UNUSEDSIGNAL */
                 assign act[p*OUT_BITS +: OUT_BITS] = res[OUT_BITS-1:0];
-            end else if (OUT_BITS > ACC_BITS) begin : g_acc_ext
-                assign act[p*OUT_BITS +: OUT_BITS] = {{(OUT_BITS-ACC_BITS){acc_ext}}, acc};
-            end else begin : g_acc_trunc
-                assign act[p*OUT_BITS +: OUT_BITS] = acc[OUT_BITS-1:0];
-                wire unused_acc = ^{acc_ext, acc};  // bits above OUT_BITS (none if equal)
+            end else begin : g_noact
+                // stage 6+TS: the accumulator again (same latency as with an activation)
+                reg [ACC_BITS-1:0] acc_q;
+                reg                ext_q;
+                always @(posedge clk) begin
+                    acc_q <= acc;
+                    ext_q <= acc_ext;
+                end
+                if (OUT_BITS > ACC_BITS) begin : g_acc_ext
+                    assign act[p*OUT_BITS +: OUT_BITS] = {{(OUT_BITS-ACC_BITS){ext_q}}, acc_q};
+                end else begin : g_acc_trunc
+                    assign act[p*OUT_BITS +: OUT_BITS] = acc_q[OUT_BITS-1:0];
+                    wire unused_acc = ^{ext_q, acc_q};  // bits above OUT_BITS (none if equal)
+                end
             end
         end
     endgenerate
 
-    // ------------------------------------------------------------------ stage 4: output register
+    // ------------------------------------------------------------------ output FIFO
+    // written with the finished beat (step with sf = SF-1 at stage C_CMP); read as m_axis
+    reg [OUT_W-1:0] ofifo [0:OFIFO_DEPTH-1];
+    reg [OF_AW:0] wptr, rptr;
+    wire wr = dv[C_CMP] && dlast[C_CMP];
+    wire rd = m_axis_tvalid && m_axis_tready;
+
+    assign m_axis_tvalid = (wptr != rptr);
+    assign m_axis_tdata = ofifo[rptr[OF_AW-1:0]];
+
     always @(posedge clk) begin
-        if (en && v3) begin
-            out_data <= act;
+        if (wr) begin
+            ofifo[wptr[OF_AW-1:0]] <= act;
         end
     end
 
@@ -352,26 +428,26 @@ module mvau #(
             sf <= {SF_W{1'b0}};
             nf <= {NF_W{1'b0}};
             waddr <= {WA_W{1'b0}};
-            v1 <= 1'b0;
-            v2 <= 1'b0;
-            v3 <= 1'b0;
-            out_valid <= 1'b0;
+            wptr <= {(OF_AW+1){1'b0}};
+            rptr <= {(OF_AW+1){1'b0}};
+            credits_used <= {(OF_AW+1){1'b0}};
         end else begin
-            if (en) begin
-                v1 <= fire;
-                v2 <= v1;
-                v3 <= v2 && last2;
-                out_valid <= v3;
-            end
             if (fire) begin
                 waddr <= (waddr == LAST_WA) ? {WA_W{1'b0}} : waddr + 1'b1;
-                if (sf == LAST_SF) begin
+                if (last_step) begin
                     sf <= {SF_W{1'b0}};
                     nf <= (nf == LAST_NF) ? {NF_W{1'b0}} : nf + 1'b1;
                 end else begin
                     sf <= sf + 1'b1;
                 end
             end
+            if (wr) wptr <= wptr + 1'b1;
+            if (rd) rptr <= rptr + 1'b1;
+            case ({fire && last_step, rd})
+                2'b10: credits_used <= credits_used + 1'b1;
+                2'b01: credits_used <= credits_used - 1'b1;
+                default: ;
+            endcase
         end
     end
 

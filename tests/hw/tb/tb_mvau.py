@@ -17,7 +17,7 @@ import axis_tb as tb
 
 import golden_mvau as golden
 
-PIPELINE_STAGES = 4  # documented in hw/rtl/mvau.sv: latency SF + 3 from first input beat
+from tsmfpga.hw.ops.mvau import mvau_latency  # the analytical latency the RTL must equal
 
 
 async def _setup(dut):
@@ -104,7 +104,8 @@ async def random_traffic_with_backpressure(dut):
 
 @cocotb.test()
 async def latency_and_throughput(dut):
-    """No pauses: fixed latency SF + 3 (first input beat -> first output beat of each vector),
+    """No pauses: fixed latency SF + 6 + TS (first input beat -> first output beat of each vector;
+    TS = adder-tree register stages, hw/rtl/mvau.sv) = the owner's analytical mvau_latency,
     one vector every NF*SF cycles on both sides, output beats SF cycles apart."""
     p, w, t, source, sink = await _setup(dut)
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
@@ -121,7 +122,8 @@ async def latency_and_throughput(dut):
     lat = [o - i for i, o in zip(first_in, first_out)]
     dut._log.info("mvau latency (first input beat -> first output beat): %s cycles, II %d", lat, ii)
     assert max(lat) == min(lat), f"latency varies across vectors: {lat}"
-    assert lat[0] == p.sf + PIPELINE_STAGES - 1, f"latency {lat[0]}, expected SF + 3 = {p.sf + 3}"
+    want = mvau_latency(p.sf, p.simd)
+    assert lat[0] == want, f"latency {lat[0]}, expected mvau_latency(SF={p.sf}, SIMD={p.simd}) = {want}"
     assert np.all(np.diff(first_in) == ii), f"input vector starts {first_in}, expected II {ii}"
     assert np.all(np.diff(first_out) == ii), f"output vector starts {first_out}, expected II {ii}"
     # within a vector: the SF input beats back to back, the NF output beats SF cycles apart
