@@ -241,10 +241,13 @@ def _fit_message(what: str, board, totals, budget, budget_fraction, layers) -> s
     worst = max(_over(totals, budget), key=lambda k: totals[k] / max(budget[k], 1e-9))
     top = max(layers, key=lambda r: r["resources"][worst])
     cap = board.capacity()[worst]
+    advice = "Lower the frame rate, raise budget_fraction, or pick a larger board."
+    if top.get("streams", 1) > 1:
+        advice = (f"Serve fewer streams (it holds {top['streams']:,} frame buffers; --streams), lower the "
+                  "frame rate, raise budget_fraction, or pick a larger board.")
     return (f"{what} does not fit {board.name}: {worst} needed {_fmt(totals[worst])} > budget "
             f"{_fmt(budget[worst])} ({budget_fraction:.0%} of {_fmt(cap)}); largest consumer: "
-            f"{top['name']} ({_fmt(top['resources'][worst])} {worst}). Lower the frame rate, raise "
-            f"budget_fraction, or pick a larger board.")
+            f"{top['name']} ({_fmt(top['resources'][worst])} {worst}). {advice}")
 
 
 def _fold_at(model: ModelWrapper, board, target_cycles: int, budget: dict, budget_fraction: float,

@@ -78,6 +78,17 @@ def test_shift_ignoring_the_stream_id_is_caught(streams_build, tmp_path):
     assert "independent goldens" in proc.stdout + proc.stderr
 
 
+def test_too_many_streams_refused_naming_the_layer(streams_build, tsm_step_graph, tmp_path):
+    """The folder sees the N-fold state: a million streams do not fit, the error names the shift."""
+    out, _ = streams_build
+    work = tmp_path / "huge"
+    shutil.copytree(out / "steps", work / "steps")
+    proc = run_cli("compile", str(tsm_step_graph), "--out", str(work), "--target-fps", "2000",
+                   "--streams", "1000000", "--start-step", "streams", "--stop-step", "fold")
+    assert proc.returncode != 0
+    assert "does not fit" in proc.stderr and "TemporalShift_" in proc.stderr and "Serve fewer streams" in proc.stderr
+
+
 def test_bad_streams_refused(streams_build, tsm_step_graph, tmp_path):
     out, _ = streams_build
     proc = run_cli("compile", str(tsm_step_graph), "--out", str(tmp_path / "x"), "--streams", "0")
