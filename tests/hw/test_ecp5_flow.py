@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tsmfpga.core.rtl import rtl_source
+from tsmfpga.core.templates import TemplateError, render
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.ecp5 import pack, parse_report, place_and_route, pll, render_board_top, render_lpf, synth
 
@@ -69,3 +70,23 @@ def test_parse_report_flags_a_failed_clock():
     assert (cp["from"], cp["to"], cp["logic_levels"], cp["delay_ns"]) == ("a.Q", "b.DI", 1, 6.0)
     assert cp["routing_ns"] == 5.0 and cp["longest_steps"][0]["at"] == "n1"
     assert r["utilization"]["LUT4"] == {"used": 10, "available": 83640}
+
+
+ECP5_TEMPLATES = [
+    ("synth_ecp5.ys.j2", {"read_slang": "read_slang x.sv", "extra": ["read_verilog p.v"], "top": "t",
+                          "netlist": "t.json"}),
+    ("board.lpf.j2", {"board": "ulx3s-85f", "pins": [{"name": "clk", "site": "G2", "io_type": "LVCMOS33",
+                                                      "pullmode": "", "freq_mhz": 25}]}),
+    ("board_top.sv.j2", {"top": "b", "accel": "a", "clk_pin": "c", "rx_pin": "r", "tx_pin": "t", "pll": "p",
+                         "clks_per_bit": 33, "in_w": 8, "in_beats": 4, "out_w": 8}),
+    ("timing_wrap.sv.j2", {"top": "w", "module": "m", "params": [("A", 1), ("S", "x")],
+                           "ports": [{"name": "a", "dir": "input", "width": 2}]}),
+]
+
+
+@pytest.mark.parametrize("name,context", ECP5_TEMPLATES, ids=[t[0] for t in ECP5_TEMPLATES])
+def test_ecp5_templates_are_strict(name, context):
+    assert render("tsmfpga.hw.ecp5", name, **context)
+    for key in context:
+        with pytest.raises(TemplateError, match=rf"'{key}' is undefined"):
+            render("tsmfpga.hw.ecp5", name, **{k: v for k, v in context.items() if k != key})
