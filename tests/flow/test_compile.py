@@ -41,7 +41,8 @@ def test_report_contract(build):
     assert abs(r["input"]["scale"] - 1 / 255) < 1e-9
     assert r["ops"].get("TemporalShift") == 2
     steps = sorted(p.name for p in (out / "steps").glob("*.onnx"))
-    assert len(steps) == 11 and steps[0] == "01_tidy.onnx" and steps[-1] == "11_rtl.onnx"
+    assert len(steps) == 12 and steps[0] == "01_tidy.onnx" and steps[-1] == "12_rtl.onnx"
+    assert "09_streams.onnx" in steps   # --streams: no-op for one stream, before fold
     assert r["rtl"]["top"] == "tsmfpga_top" and (out / "rtl" / "tsmfpga_top.sv").is_file()
     assert r["rtl"]["fifo_sizing"].startswith("simulation")
     assert json.loads((out / "status.json").read_text())["status"] == "complete"
