@@ -59,7 +59,8 @@ def plot_training_curves(history: Mapping[str, Sequence[Mapping]], path) -> Path
 
     ``history`` maps a phase name (e.g. "tsn_float", "tsm_qat") to per-epoch dicts with keys
     "epoch", "train_loss", "train_acc", "val_acc" (accuracies as fractions).  Missing keys or
-    None values are skipped.  Accuracy: solid = validation, dashed = training.
+    None values are skipped.  Accuracy: solid = validation, dashed = training; a star marks the
+    epoch a phase kept (rows with ``selected``, model selection on validation).
     """
     if not history:
         raise ValueError("history is empty: nothing to plot")
@@ -80,6 +81,9 @@ def plot_training_curves(history: Mapping[str, Sequence[Mapping]], path) -> Path
             ax_acc.plot(*xy, label=f"{phase} val", linestyle="-", **style)
         if (xy := series("train_acc")) is not None:
             ax_acc.plot(*xy, label=f"{phase} train", linestyle="--", alpha=0.7, **style)
+        kept = [(r["epoch"], float(r["val_acc"])) for r in rows if r.get("selected") and r.get("val_acc") is not None]
+        if kept:
+            ax_acc.plot(*zip(*kept), marker="*", markersize=12, color=color, linestyle="none")
     ax_loss.set(title="Training loss", xlabel="epoch", ylabel="loss")
     ax_acc.set(title="Accuracy (solid: val, dashed: train)", xlabel="epoch", ylabel="accuracy",
                ylim=(0, 1.02))
