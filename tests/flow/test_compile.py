@@ -57,7 +57,7 @@ def test_stop_then_resume_gives_the_same_report(step_graph, build, tmp_path):
     assert not (out / "report.json").exists()
     assert json.loads((out / "status.json").read_text())["status"] == "stopped"
     second = _cli("compile", str(step_graph), "--out", str(out), "--target-fps", "2000",
-                  "--verify-clips", "3", "--start-step", "fold", "--fifo-sizing", "analytical")
+                  "--verify-clips", "3", "--start-step", "streams", "--fifo-sizing", "analytical")
     assert second.returncode == 0, second.stderr[-2000:]
     a = json.loads((out / "report.json").read_text())
     b = json.loads((build[0] / "report.json").read_text())
