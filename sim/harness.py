@@ -130,10 +130,12 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
         p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False,
-        x_seed: int | None = None, dests: np.ndarray | None = None) -> SimRun:
+        x_seed: int | None = None, dests: np.ndarray | None = None, burst: tuple[int, int] = (0, 0)) -> SimRun:
     """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps
     (and with ``taps`` every beat that entered each FIFO of the top). ``dests``: per-beat stream
-    ids, for a multi-stream top only (its testbench reads them; :attr:`SimRun.out_dest`)."""
+    ids, for a multi-stream top only (its testbench reads them; :attr:`SimRun.out_dest`).
+    ``burst`` = (on, off): the input offers beats, and the output accepts them, only in on-windows
+    of every on + off cycles (a bursty DMA; the output window is shifted by on/2 cycles)."""
     import time
 
     work = Path(work).resolve()
@@ -150,7 +152,8 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     if max_cycles is None:
         max_cycles = 64 * len(words) + 2_000_000
     args = [f"+in={fin}", f"+out={fout}", f"+events={fev}", f"+n_in={len(words)}", f"+n_out={n_out}",
-            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}"] + ([f"+taps={ftap}"] if taps else []) \
+            f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}",
+            f"+burst_on={int(burst[0])}", f"+burst_off={int(burst[1])}"] + ([f"+taps={ftap}"] if taps else []) \
         + ([f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"] if x_seed is not None else [])
     cmd = [str(exe), *args] if simulator == "verilator" else ["vvp", "-n", str(exe), *args]
     t0 = time.time()

@@ -76,13 +76,23 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _burst(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 0)
+    try:
+        on, off = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UserFacingError(f"--burst {text!r}: give ON,OFF cycles, e.g. --burst 256,768") from None
+    return (on, off)
+
+
 def _sim(args: argparse.Namespace) -> int:
     from tsmfpga.sim.fullsim import SimConfig, run_sim, summary
     from tsmfpga.sim.harness import HarnessError
 
     cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,
                     simulator=args.simulator, p_valid=args.p_valid, p_ready=args.p_ready, seed=args.seed,
-                    golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds,
+                    golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds, burst=_burst(args.burst),
                     streams=args.streams)
     try:
         report = run_sim(cfg)
@@ -246,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extremes", action="store_true",
                    help="after the sim passes, drive every MVAU/Thresholding/Pool alone to its accumulator "
                         "min/max and both sides of every threshold (directed inputs solved from the weights)")
+    p.add_argument("--burst", default=None, metavar="ON,OFF",
+                   help="bursty DMA: the input offers beats (and the output accepts them) only in ON of every "
+                        "ON+OFF cycles, on top of --p-valid/--p-ready (default: no bursts)")
     p.add_argument("--x-seeds", type=int, default=0,
                    help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
     p.add_argument("--no-taps", action="store_true",
