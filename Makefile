@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all fuzz qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo clean
+.PHONY: setup doctor test test-all fuzz regress qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo clean
 
 setup: $(STAMP)
 
@@ -86,6 +86,15 @@ HOST ?=
 ## copy the deploy package to a board: make deploy BOARD=pynq-z2 HOST=192.168.2.99
 deploy: setup
 	$(BIN)/tsmfpga deploy $(COMPILE_OUT) --host "$(HOST)"
+
+REGRESS_FUZZ ?= 10
+
+## the reference design end to end: two compiles (byte-identical RTL), sim with taps + 3 X seeds +
+## extremes, mutation, 1,000 frames under random backpressure and a bursty DMA, REGRESS_FUZZ
+## config-space examples -> out/regress/report.json and summary.txt
+regress: setup
+	@test -f $(QAT_OUT)/report.json || { echo "no finished QAT run in $(QAT_OUT): run 'make qat' first" >&2; exit 2; }
+	$(BIN)/python scripts/regress.py --qat $(QAT_OUT) --out out/regress --board $(BOARD) --fuzz $(REGRESS_FUZZ)
 
 FUZZ_EXAMPLES ?= 200
 
