@@ -161,6 +161,10 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     (the command fails when it is not empty)."""
     t_start = time.time()
     model, report, manifest = _load(cfg)
+    served = (manifest.get("streams") or {}).get("streams", 1)
+    if cfg.streams is not None and cfg.streams > served:   # before any simulation
+        raise UserFacingError(f"--streams {cfg.streams}: the design serves {served} stream(s); "
+                              f"compile with --streams {cfg.streams} (or more)")
     golden = load_model(Path(report["model"]))
     is_clip = is_step_graph(golden)
     frames = json.loads(golden.get_metadata_prop("tsmfpga.frames") or "8") if is_clip else 1
