@@ -40,7 +40,8 @@ def _check(compile_report, sim, n_images):
     assert (inp["dtype"], inp["scale"], inp["zero_point"], inp["declared"]) == ("UINT8", 1 / 255, 0, True)
     # the RTL: bit-exact with the HW graph and (through it) the QONNX golden, every stream equal
     assert sim["bit_exact"] is True and sim["mismatches"] == 0 and sim["failures"] == []
-    assert sim["frames"] >= n_images and sim["values"] == 10 * sim["frames"]  # 10 logits per image
+    # the sim may repeat the images to measure the interval: at least every image, 10 logits each
+    assert sim["frames"] >= n_images and sim["values"] >= 10 * n_images and sim["values"] % 10 == 0
     assert sim["golden"]["hw_graph_vs_qonnx_mismatches"] == 0
     assert sim["taps"]["first_divergence"] is None and sim["taps"]["mismatching_streams"] == 0
     assert sim["latency_cycles"]["max"] == sim["latency_cycles"]["min"]
