@@ -170,6 +170,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     frames = json.loads(golden.get_metadata_prop("tsmfpga.frames") or "8") if is_clip else 1
     hw_input = get_meta(model, "tsmfpga.hw_input") or HwInput()
     codes, labels, origin = _codes(cfg, report, golden, hw_input, frames, is_clip)
+    n_req = codes.shape[0]   # the clips asked for (outputs, golden and accuracy are about them)
     if 0 < codes.shape[0] * codes.shape[1] < MIN_TIMING_FRAMES:
         # a few short clips cannot show the interval or a steady latency: repeat them
         reps = -(-MIN_TIMING_FRAMES // (codes.shape[0] * codes.shape[1]))
@@ -294,6 +295,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         failures += streams["failures"]
     folding = report.get("ideal_ii_cycles")
     clock = float(report.get("clock_mhz") or 100.0)
+    got_full, expected, codes = got_full[:n_req], expected[:n_req], codes[:n_req]
+    labels = labels[:n_req] if labels is not None else None
     np.save(cfg.out / "outputs.npy", got_full)
     # host side: output scale/bias, clip consensus, accuracy
     pp = output_affine(model)
@@ -317,7 +320,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
             f_logits, f_note = _float_logits(Path(report["model"]), codes, g_logits.shape[-1])
             accuracy = {"hw": acc(logits), "quant": acc(g_logits),
                         "float": acc(f_logits) if f_logits is not None else None, "float_note": f_note,
-                        "clips": int(n_clips), "labels": "clip consensus (mean of per-frame logits), top-1",
+                        "clips": int(n_req), "labels": "clip consensus (mean of per-frame logits), top-1",
                         "source": "rtl_sim (hw), qonnx (quant), torch (float)"}
     result = {
         "stage": "sim",
