@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.quant.config import QATConfig
+from tsmfpga.quant.stage import run_qat
 
 #: figure name -> (path in a stage report, unit)
 FIGURES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -105,8 +106,6 @@ def _finished(path: Path, seed: int) -> dict | None:
 
 def run_seeds(cfg: QATConfig, seeds: list[int], out: Path, resume: bool = False, log=print) -> dict:
     """Run the stage for every seed into ``out/seed_K``; returns (and writes) the spread report."""
-    from tsmfpga.quant.stage import run_qat  # the stage module imports torch and Brevitas
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").unlink(missing_ok=True)
