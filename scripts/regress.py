@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", type=int, default=16, help="clips of the main sim (default 16)")
     ap.add_argument("--stress-clips", type=int, default=125, help="clips of the stress runs (125 x 8 = 1,000 frames)")
     ap.add_argument("--fuzz", type=int, default=0, help="config-space examples (0: skip; `make fuzz` runs 200)")
-    ap.add_argument("--skip", default="", help="comma-separated stages to skip (mutation,stress,burst,...)")
+    ap.add_argument("--skip", default="", help="comma-separated stages to skip (mutation,stress,burst; compile: "
+                                               "reuse the two builds of a previous run)")
     a = ap.parse_args(argv)
     qat, out = Path(a.qat), Path(a.out)
     if not (qat / "model.onnx").is_file() or not (qat / "report.json").is_file():
@@ -79,6 +80,9 @@ def main(argv=None) -> int:
 
     builds = [out / "build", out / "build_twin"]
     for k, b in enumerate(builds):
+        if "compile" in skip and (b / "rtl" / "manifest.json").is_file():
+            rows.append({"stage": f"compile_{k + 1}", "command": "reused (--skip compile)", "exit": 0, "seconds": 0})
+            continue
         shutil.rmtree(b, ignore_errors=True)
         rows.append(_run(f"compile_{k + 1}", cli + ["compile", str(qat / "model.onnx"), *inputs, "--board", a.board,
                                                    "--out", str(b)], out / f"compile_{k + 1}.log"))
@@ -103,6 +107,12 @@ def main(argv=None) -> int:
                                "vectors": sum(r["vectors"] for r in ext["layers"]),
                                "mismatches": sum(r["mismatches"] for r in ext["layers"]),
                                "failures": ext["failures"]} if ext else {"passed": False, "error": "no extremes.json"})
+        if "mutation" in skip and (b / "sim" / "mutation.json").is_file():
+            mut = _load(b / "sim" / "mutation.json")
+            checks["mutation"] = {**{k: mut[k] for k in ("mutants", "caught", "equivalent", "score", "survivors")},
+                                  "reused": "skipped in this run; the campaign of "
+                                  + time.strftime("%Y-%m-%d %H:%M", time.gmtime((b / "sim" / "mutation.json").stat().st_mtime))
+                                  + " UTC on these builds"}
         if "mutation" not in skip:
             rows.append(_run("mutation", cli + ["sim", str(b), *inputs, "--clips", "2", "--no-golden", "--no-taps",
                                                 "--mutate"], out / "mutation.log"))
@@ -114,7 +124,8 @@ def main(argv=None) -> int:
             if name in skip:
                 continue
             sdir = out / f"{name}_sim"
-            rows.append(_run(name, cli + ["sim", str(b), *inputs, "--clips", str(a.stress_clips), "--no-golden",
+            # random input codes: as many clips as asked (the test clips are only 16)
+            rows.append(_run(name, cli + ["sim", str(b), "--clips", str(a.stress_clips), "--no-golden",
                                           "--no-taps", "--seed", "5", *extra], out / f"{name}.log"))
             r = _load(b / "sim" / "report.json") or {}
             shutil.rmtree(sdir, ignore_errors=True)

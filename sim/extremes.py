@@ -30,6 +30,7 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
+from tsmfpga.core import toolenv
 from tsmfpga.core.clip import run_clips
 from tsmfpga.core.graph import hw_core, subgraph
 from tsmfpga.core.records import get_meta, write_json
@@ -220,6 +221,7 @@ def prepare(build_dir: Path, work: Path, simulator: str = "verilator", seed: int
             only: list[str] | None = None) -> list[Layer]:
     """Build the per-layer simulator models of the design in ``build_dir`` (cached by HDL)."""
     build_dir, work = Path(build_dir), Path(work)
+    toolenv.prepare_finn_env(work)   # finn-plus' RTL generators (window generators before pools)
     model = ModelWrapper(str(build_dir / "model_hw.onnx"))
     core = hw_core(model)
     design = get_meta(model, "tsmfpga.design")
