@@ -101,7 +101,7 @@ FUZZ_EXAMPLES ?= 200
 ## the config space as a property: random TSM configs -> tiny QAT -> compile -> RTL sim, bit-exact or
 ## refused up front (long; every outcome appended to out/regress/fuzz.jsonl)
 fuzz: setup
-	$(BIN)/python -m pytest tests/sim/test_fuzz.py -k config_space --fuzz-examples $(FUZZ_EXAMPLES) --fuzz-log out/regress/fuzz.jsonl -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/sim/test_fuzz.py -m slow -k fuzz_config_space --fuzz-examples $(FUZZ_EXAMPLES) --fuzz-log out/regress/fuzz.jsonl -p no:randomly $(PYTEST_ARGS)
 
 ## the whole flow, end to end, on the embedded default
 demo: setup

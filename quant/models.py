@@ -281,7 +281,8 @@ class VideoNet(nn.Module):
     def forward_step(self, frame: torch.Tensor, *states: torch.Tensor):
         """One frame ``(1, C, H, W)`` plus one state per shift point -> (logits, *new states)."""
         if self.cfg.shift_direction != "online" and self.temporal == "tsm":
-            raise ValueError("step mode needs shift_direction='online' (bidirectional looks ahead a frame)")
+            raise ValueError("model.shift_direction = 'bidirectional' cannot stream frame by frame (it looks a "
+                             "frame ahead): the hardware export (step graph) needs 'online'")
         states = list(states)
         if len(states) != len(self.shift_points):
             raise ValueError(f"forward_step needs {len(self.shift_points)} states, got {len(states)}")

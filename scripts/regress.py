@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     if a.fuzz:
         log = out / "fuzz.jsonl"
         log.unlink(missing_ok=True)
-        rows.append(_run("fuzz", [sys.executable, "-m", "pytest", "tests/sim/test_fuzz.py", "-k", "config_space",
+        rows.append(_run("fuzz", [sys.executable, "-m", "pytest", "tests/sim/test_fuzz.py", "-m", "slow", "-k", "fuzz_config_space",
                                    "--fuzz-examples", str(a.fuzz), "--fuzz-log", str(log), "-p", "no:randomly", "-q"],
                          out / "fuzz.log"))
         ex = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []

@@ -14,8 +14,9 @@ and each example goes the way a user's would:
    graph, no deadlock, and, with valid/ready always on, a fixed steady-state latency.
 
 Every example's outcome is appended to ``out/regress/fuzz.jsonl`` when ``--fuzz-log`` is given
-(`make fuzz`), so a long run leaves a record even if it is stopped. CI runs 2 examples;
-`make fuzz` runs 200 (``--fuzz-examples``).
+(`make fuzz`), so a long run leaves a record even if it is stopped. CI runs the fixed
+``EXAMPLES`` through the same path; the generated property is in the slow tier (>= 100 examples)
+and `make fuzz` (200, ``--fuzz-examples``).
 """
 
 from __future__ import annotations
@@ -142,13 +143,33 @@ def _property(request, examples: int, derandomize: bool) -> None:
     assert not failed, json.dumps(failed, indent=1)[:6000]
 
 
-def test_fuzz_config_space(request):
-    _property(request, request.config.getoption("--fuzz-examples"), derandomize=True)
+#: the CI tier: fixed examples through the same path (the generated ones run in `make fuzz`):
+#: 1-bit binary weights with 3-bit activations (crashed QAT before), a last stage without blocks
+#: and 8-bit activations (standalone thresholds), and a refusal
+EXAMPLES = [
+    {"model": {"in_channels": 1, "input_size": 16, "widths": [8, 16], "blocks": [1, 1], "act_bits": 3,
+               "weight_bits": 1, "first_weight_bits": 8, "last_weight_bits": 8, "shift_div": 4,
+               "shift_direction": "online", "num_classes": 3}, "frames": 3, "p_valid": 256, "p_ready": 256, "seed": 1},
+    {"model": {"in_channels": 2, "input_size": 16, "widths": [8, 8], "blocks": [1, 0], "act_bits": 8,
+               "weight_bits": 4, "first_weight_bits": 6, "last_weight_bits": 5, "shift_div": 8,
+               "shift_direction": "online", "num_classes": 4}, "frames": 2, "p_valid": 200, "p_ready": 160, "seed": 2},
+    {"model": {"in_channels": 1, "input_size": 16, "widths": [8], "blocks": [1], "act_bits": 4, "weight_bits": 4,
+               "first_weight_bits": 8, "last_weight_bits": 8, "shift_div": 8, "shift_direction": "bidirectional",
+               "num_classes": 2}, "frames": 2, "p_valid": 256, "p_ready": 256, "seed": 3},
+]
+
+
+@pytest.mark.parametrize("k", range(len(EXAMPLES)))
+def test_config_space_examples(request, k):
+    failed: list = []
+    log = request.config.getoption("--fuzz-log")
+    _check(EXAMPLES[k], Path(log) if log else None, failed)
+    assert not failed, json.dumps(failed, indent=1)[:6000]
 
 
 @pytest.mark.slow
-def test_fuzz_many(request):
-    """The long run: like the CI test, at least 100 examples, not derandomized."""
+def test_fuzz_config_space(request):
+    """Generated examples (`make fuzz`: --fuzz-examples, default 200; the slow tier: >= 100)."""
     _property(request, max(100, request.config.getoption("--fuzz-examples")), derandomize=False)
 
 
