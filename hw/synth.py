@@ -133,6 +133,22 @@ def hierarchy_totals(stat: Mapping) -> dict[str, dict[str, int]]:
     return {name: total(name) for name in mods}
 
 
+def stage_sources(work: Path, sources, data_files=(), stale=()) -> tuple[Path, list[str], list]:
+    """A fresh ``work/src`` with the sources (:func:`copy_sources`), the ``$readmemh`` data files in
+    ``work`` (looked up relative to the working directory) and the ``stale`` outputs of an earlier
+    run removed. Returns (src folder, source names, substitutions applied)."""
+    srcdir = work / "src"
+    if srcdir.exists():
+        shutil.rmtree(srcdir)
+    srcdir.mkdir(parents=True)
+    for name in stale:
+        (work / name).unlink(missing_ok=True)
+    names, applied = copy_sources(sources, srcdir)
+    for f in data_files:
+        shutil.copyfile(f, work / Path(f).name)
+    return srcdir, names, applied
+
+
 def copy_sources(sources: Sequence[Path], srcdir: Path) -> tuple[list[str], list[dict]]:
     """Copy ``sources`` into ``srcdir`` (with ``ESTIMATE_PATCHES`` applied); returns their paths
     relative to the parent of ``srcdir`` (``src/<name>``, as read_slang needs them) and the
@@ -200,15 +216,7 @@ def yosys_estimate(
     """
     t0 = time.time()
     workdir = Path(workdir)
-    srcdir = workdir / "src"
-    if srcdir.exists():
-        shutil.rmtree(srcdir)
-    srcdir.mkdir(parents=True)
-    for stale in ("stat.json", "yosys.log"):
-        (workdir / stale).unlink(missing_ok=True)
-    names, applied = copy_sources(sources, srcdir)
-    for f in data_files:   # $readmemh files are looked up relative to the working directory
-        shutil.copyfile(f, workdir / Path(f).name)
+    srcdir, names, applied = stage_sources(workdir, sources, data_files, ("stat.json", "yosys.log"))
     lines = [read_slang_line(top, names, parameters, defines, keep_hierarchy=not flatten)]
     if not flatten:
         # keep one module per instance of top; flatten everything inside each of them

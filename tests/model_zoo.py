@@ -36,17 +36,20 @@ def make_tiny_brevitas_cnn():
     return model
 
 
-def export_random_tsm(path, size: int, widths: tuple, frames: int, num_classes: int, seed: int = 0):
+def export_random_tsm(path, size: int, widths: tuple, frames: int, num_classes: int, seed: int = 0,
+                      **model_kw):
     """Export a small quantized TSM step graph with non-trivial BN statistics and activation scales
-    (a few train-mode forwards on random clips); returns the network."""
+    (a few train-mode forwards on random clips); returns the network. ``model_kw``: other
+    ``ModelConfig`` fields (``blocks`` default: one per stage)."""
     import torch
 
     from tsmfpga.quant.export import export_step_graph
     from tsmfpga.quant.models import ModelConfig, VideoNet
 
     torch.manual_seed(seed)
-    net = VideoNet(ModelConfig(in_channels=1, input_size=size, widths=widths, blocks=(1,) * len(widths),
-                               num_classes=num_classes), "tsm", quantized=True)
+    model_kw.setdefault("blocks", (1,) * len(widths))
+    net = VideoNet(ModelConfig(in_channels=1, input_size=size, widths=widths, num_classes=num_classes, **model_kw),
+                   "tsm", quantized=True)
     net.train()
     with torch.no_grad():
         for _ in range(3):

