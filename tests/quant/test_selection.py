@@ -159,7 +159,7 @@ def test_run_seeds_writes_one_folder_per_seed_and_resumes(tmp_path, monkeypatch)
         (out / "report.json").write_text(json.dumps(report))
         return report
 
-    monkeypatch.setattr(qstage, "run_qat", fake_run_qat)
+    monkeypatch.setattr(qseeds, "run_qat", fake_run_qat)
     cfg = QATConfig(name="t")
     agg = qseeds.run_seeds(cfg, [0, 3], tmp_path, log=lambda s: None)
     assert calls == [0, 3] and cfg.seed == 0
