@@ -95,3 +95,106 @@ def export_bnn_pynq(name: str, path, seed: int = 0, calib_batches: int = 4):
     model.eval()
     export_qonnx(model, torch.rand(1, *shape), export_path=str(path))
     return path
+
+
+#: layers under test of :func:`make_dw_cnn` (issue #12: strided and depthwise convs in hardware)
+DW_KINDS = ("conv_s2", "dw_s1", "dw_s2")
+
+
+def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
+    """A small Brevitas CNN around one layer under test, 4-bit weights, BN, QuantReLU(4):
+    UINT8 input -> conv 3x3 (1 -> C, pad 1) -> BN -> ReLU4 -> LAYER -> BN -> ReLU4 -> FC.
+
+    ``kind``: "conv_s2" a regular 3x3 conv with stride 2 (C -> C), "dw_s1" a depthwise 3x3
+    stride 1 and "dw_s2" a depthwise 3x3 stride 2 (groups = C), both depthwise ones with
+    per-channel weight scales (weight_scaling_per_output_channel=True); all padded by 1.
+    Returns (module in eval mode with calibrated BN statistics, input shape (1, size, size))."""
+    import torch
+    import torch.nn as nn
+    from brevitas import nn as qnn
+    from brevitas.quant import Uint8ActPerTensorFloat
+
+    if kind not in DW_KINDS:
+        raise ValueError(f"kind {kind!r} not in {DW_KINDS}")
+    torch.manual_seed(0)
+    stride = 1 if kind == "dw_s1" else 2
+    groups = 1 if kind == "conv_s2" else channels
+    out_size = (size + 2 - 3) // stride + 1
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+            self.conv1 = qnn.QuantConv2d(1, channels, 3, padding=1, bias=False, weight_bit_width=4)
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.act1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.conv2 = qnn.QuantConv2d(channels, channels, 3, stride=stride, padding=1, groups=groups,
+                                         bias=False, weight_bit_width=4,
+                                         weight_scaling_per_output_channel=groups > 1)
+            self.bn2 = nn.BatchNorm2d(channels)
+            self.act2 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.fc = qnn.QuantLinear(channels * out_size * out_size, 4, bias=True, weight_bit_width=4)
+
+        def forward(self, x):
+            x = self.act1(self.bn1(self.conv1(self.inp(x))))
+            x = self.act2(self.bn2(self.conv2(x)))
+            return self.fc(x.flatten(1))
+
+    model = M()
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.rand(8, 1, size, size))
+    model.eval()
+    return model, (1, size, size)
+
+
+def make_inverted_residual(channels: int = 8, expand: int = 2, size: int = 8):
+    """A MobileNetV2-style inverted residual block, test-sized: UINT8 input -> stem conv 3x3 ->
+    BN -> shared signed quantizer -> [1x1 expand -> BN -> ReLU4 -> dw 3x3 (per-channel scales) ->
+    BN -> ReLU4 -> 1x1 project -> BN -> signed QuantIdentity(4)] + skip -> the shared signed
+    quantizer (both add inputs at one scale) -> FC. Returns (module in eval mode, input shape)."""
+    import torch
+    import torch.nn as nn
+    from brevitas import nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+
+    torch.manual_seed(0)
+    hidden = channels * expand
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+            self.stem = qnn.QuantConv2d(1, channels, 3, padding=1, bias=False, weight_bit_width=4)
+            self.bn0 = nn.BatchNorm2d(channels)
+            self.shared = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4,
+                                            return_quant_tensor=True)
+            self.expand = qnn.QuantConv2d(channels, hidden, 1, bias=False, weight_bit_width=4)
+            self.bn1 = nn.BatchNorm2d(hidden)
+            self.act1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.dw = qnn.QuantConv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False,
+                                      weight_bit_width=4, weight_scaling_per_output_channel=True)
+            self.bn2 = nn.BatchNorm2d(hidden)
+            self.act2 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.project = qnn.QuantConv2d(hidden, channels, 1, bias=False, weight_bit_width=4)
+            self.bn3 = nn.BatchNorm2d(channels)
+            self.proj_q = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4,
+                                            return_quant_tensor=True)
+            self.fc = qnn.QuantLinear(channels * size * size, 4, bias=True, weight_bit_width=4)
+
+        def forward(self, x):
+            x = self.shared(self.bn0(self.stem(self.inp(x))))
+            y = self.act1(self.bn1(self.expand(x)))
+            y = self.act2(self.bn2(self.dw(y)))
+            y = self.shared(self.proj_q(self.bn3(self.project(y))))
+            x = self.shared(x + y)
+            return self.fc(x.flatten(1))
+
+    model = M()
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.rand(8, 1, size, size))
+    model.eval()
+    return model, (1, size, size)
