@@ -181,6 +181,14 @@ def step_nhwc(model, cfg):
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
+    for n in model.graph.node:  # grouped convs other than depthwise have no lowering
+        group = next((a.i for a in n.attribute if a.name == "group"), 1) if n.op_type == "Conv" else 1
+        if group > 1:
+            cin, cout = model.get_tensor_shape(n.input[0])[1], model.get_tensor_shape(n.output[0])[1]
+            if not group == cin == cout:
+                raise UnmappedNodeError(
+                    f"{n.name} (Conv): grouped conv with groups={group}, {cin} -> {cout} channels is not "
+                    "supported: use groups=1 (regular) or groups = in_channels = out_channels (depthwise)")
     for t in (LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold()):
         model = model.transform(t)
     model = until_fixpoint(model, [
@@ -220,6 +228,9 @@ def step_hw_layers(model, cfg):
         InferQuantizedMatrixVectorActivation,
     )
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.vector_vector_activation import (
+        InferVectorVectorActivation,
+    )
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
@@ -227,8 +238,11 @@ def step_hw_layers(model, cfg):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
+    # depthwise convs (finn-plus' MobileNet-v1 order): LowerConvsToMatMul marked their MatMuls with a
+    # sparsity annotation, InferConvInpGen made a depthwise SWG, InferVectorVectorActivation turns
+    # the MatMul (+ MultiThreshold) into a VVAU; the MVAU inference skips annotated MatMuls
     for t in (InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
-              InferQuantizedMatrixVectorActivation(),
+              InferVectorVectorActivation(), InferQuantizedMatrixVectorActivation(),
               InferThresholdingLayer(), InferElementwiseBinaryOperation(integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),
               RemoveCNVtoFCFlatten(), InferShapes(), InferDataTypes(), GiveUniqueNodeNames(),
@@ -254,6 +268,12 @@ _ADVICE = {
            "shared quantizer",
 }
 
+#: a depthwise conv (groups = channels) whose MatMul did not become a VVAU
+_DW_ADVICE = ("a depthwise conv (groups = channels) that could not become a VVAU: its input or weights "
+              "are not integer after streamlining. Quantize its input (a QuantReLU / QuantIdentity right "
+              "before it), quantize its weights (weight_bit_width), and keep bias=False (fold the bias "
+              "into the following BatchNorm)")
+
 
 @step("check_mapped")
 def step_check_mapped(model, cfg):
@@ -266,8 +286,12 @@ def step_check_mapped(model, cfg):
                      and not model.get_tensor_datatype(t).is_integer()]
             return f" [float input tensor(s): {', '.join(repr(t) for t in names)}]" if names else ""
 
-        lines = [f"  {n.name} ({n.op_type}): {_ADVICE.get(n.op_type, 'not supported by the flow')}{floats(n)}"
-                 for n in bad[:10]]
+        def advice(n):  # a depthwise conv's MatMul (sparsity annotation) gets its own advice
+            if n.op_type == "MatMul" and len(n.input) > 1 and model.get_tensor_sparsity(n.input[1]):
+                return _DW_ADVICE
+            return _ADVICE.get(n.op_type, "not supported by the flow")
+
+        lines = [f"  {n.name} ({n.op_type}): {advice(n)}{floats(n)}" for n in bad[:10]]
         raise UnmappedNodeError(
             f"{len(bad)} node(s) could not be mapped to hardware layers:\n" + "\n".join(lines)
             + ("\n  ..." if len(bad) > 10 else ""))
