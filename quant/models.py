@@ -23,13 +23,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tsmfpga.quant import mobilenet_layout
+
 SHIFT_DIRECTIONS = ("online", "bidirectional")
+#: model.family values: this file's ResNet-style VideoNet, or quant/mobilenet.py's MobileNetV2 TSM
+FAMILIES = ("resnet", "mobilenetv2")
 
 
 @dataclass
 class ModelConfig:
     """Backbone shape, temporal modelling and bit widths."""
 
+    #: backbone family: "resnet" (widths/blocks below) or "mobilenetv2" (stem_width ... per_channel)
+    family: str = "resnet"
     #: input channels (1 grayscale, 3 RGB)
     in_channels: int = 1
     #: input height = width in pixels; must be divisible by 2 ** len(widths)
@@ -55,6 +61,21 @@ class ModelConfig:
     #: bits of the pooled features fed to the classifier (TruncAvgPool2d output, 2..16);
     #: 0 = exact: act_bits + log2(pool window), so the average drops no bits
     pool_bits: int = 0
+    #: mobilenetv2: output channels of the 3x3 stride-2 stem conv (scaled by width_mult)
+    stem_width: int = 16
+    #: mobilenetv2: inverted residual stages, each [expansion, width, blocks, stride] (the stride
+    #: applies to the stage's first block; expansion 1 = no 1x1 expand conv)
+    stages: tuple[tuple[int, ...], ...] = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2))
+    #: mobilenetv2: multiplier of the stem and stage widths, rounded to multiples of shift_div
+    width_mult: float = 1.0
+    #: mobilenetv2: output channels of the head conv before the global pool (not scaled)
+    head_width: int = 64
+    #: mobilenetv2: kernel of the head conv, padding 0 (3 turns a 6x6 map into 4x4: the global pool
+    #: needs a power-of-two final map)
+    head_kernel: int = 1
+    #: mobilenetv2: per-output-channel weight scales for "none", "depthwise" (default: 4-bit
+    #: depthwise kernels have 9 weights each) or "all" convs
+    per_channel: str = "depthwise"
 
     def validate(self) -> None:
         for name in ("weight_bits", "act_bits", "first_weight_bits", "last_weight_bits"):
@@ -67,6 +88,12 @@ class ModelConfig:
             raise ValueError("model.act_bits = 1 is not supported: ReLU quantizers need >= 2 bits")
         if self.shift_direction not in SHIFT_DIRECTIONS:
             raise ValueError(f"model.shift_direction = {self.shift_direction!r}; use one of {SHIFT_DIRECTIONS}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"model.family = {self.family!r}; use one of {FAMILIES}")
+        if not isinstance(self.shift_div, int) or self.shift_div < 1:
+            raise ValueError(f"model.shift_div = {self.shift_div!r} must be a positive integer")
+        if self.family == "mobilenetv2":
+            return mobilenet_layout.validate(self)
         if len(self.widths) != len(self.blocks) or not self.widths:
             raise ValueError("model.widths and model.blocks must be non-empty and of equal length")
         if self.input_size % (2 ** len(self.widths)):
@@ -80,6 +107,9 @@ class ModelConfig:
 
     @property
     def final_size(self) -> int:
+        """Height = width of the last feature map (the global pool's window)."""
+        if self.family == "mobilenetv2":
+            return mobilenet_layout.layout(self).final_size
         return self.input_size // 2 ** len(self.widths)
 
     @property
@@ -134,6 +164,19 @@ class Builder:
             return {"weight_quant": SignedBinaryWeightPerTensorConst}
         return {"weight_bit_width": bits}
 
+    def conv_k(self, cin, cout, bits, kernel, stride=1, padding=0, groups=1, per_channel=False):
+        """Any square conv (no bias); ``per_channel``: per-output-channel weight scales (not for
+        binary weights, whose scale is a constant)."""
+        kw = dict(stride=stride, padding=padding, groups=groups, bias=False)
+        if not self.quantized:
+            return nn.Conv2d(cin, cout, kernel, **kw)
+        from brevitas import nn as qnn
+
+        wq = self.weight_quant(bits)
+        if per_channel and bits > 1:
+            wq["weight_scaling_per_output_channel"] = True
+        return qnn.QuantConv2d(cin, cout, kernel, **kw, **wq)
+
     def act(self):
         if not self.quantized:
             return nn.ReLU()
@@ -161,8 +204,8 @@ class Builder:
         from brevitas import nn as qnn
         from brevitas.quant.scaled_int import RoundTo8bit
 
-        class PoolTrunc(RoundTo8bit):
-            bit_width = self.cfg.effective_pool_bits
+        class PoolTrunc(RoundTo8bit):  # exact: act_bits + log2(k * k) unless pool_bits is set
+            bit_width = self.cfg.pool_bits or self.cfg.act_bits + 2 * (k.bit_length() - 1)
 
         return qnn.TruncAvgPool2d(k, trunc_quant=PoolTrunc, return_quant_tensor=True)
 
@@ -243,6 +286,8 @@ class VideoNet(nn.Module):
     def __init__(self, cfg: ModelConfig, temporal: str = "tsm", quantized: bool = False):
         super().__init__()
         cfg.validate()
+        if cfg.family != "resnet":
+            raise ValueError(f"model.family = {cfg.family!r}: build it with tsmfpga.quant.nets.make_net")
         if temporal not in ("tsm", "tsn"):
             raise ValueError(f"temporal = {temporal!r}; use 'tsm' or 'tsn'")
         self.cfg, self.temporal, self.quantized = cfg, temporal, quantized
@@ -310,7 +355,9 @@ class VideoNet(nn.Module):
 
 
 def count_macs(cfg: ModelConfig) -> int:
-    """Multiply-accumulates per frame (analytical)."""
+    """Multiply-accumulates per frame (analytical), either family."""
+    if cfg.family == "mobilenetv2":
+        return mobilenet_layout.count_macs(cfg)
     macs, size, cin = 0, cfg.input_size, cfg.in_channels
     for w, n in zip(cfg.widths, cfg.blocks):
         macs += size * size * cin * w * 9

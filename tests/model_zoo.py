@@ -152,8 +152,8 @@ def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
 def make_inverted_residual(channels: int = 8, expand: int = 2, size: int = 8):
     """A MobileNetV2-style inverted residual block, test-sized: UINT8 input -> stem conv 3x3 ->
     BN -> shared signed quantizer -> [1x1 expand -> BN -> ReLU4 -> dw 3x3 (per-channel scales) ->
-    BN -> ReLU4 -> 1x1 project -> BN -> signed QuantIdentity(4)] + skip -> the shared signed
-    quantizer (both add inputs at one scale) -> FC. Returns (module in eval mode, input shape)."""
+    BN -> ReLU4 -> 1x1 project -> BN -> the shared signed QuantIdentity(4)] + skip -> the shared
+    quantizer again (both add inputs at one scale) -> FC. Returns (module in eval mode, input shape)."""
     import torch
     import torch.nn as nn
     from brevitas import nn as qnn
@@ -179,15 +179,13 @@ def make_inverted_residual(channels: int = 8, expand: int = 2, size: int = 8):
             self.act2 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
             self.project = qnn.QuantConv2d(hidden, channels, 1, bias=False, weight_bit_width=4)
             self.bn3 = nn.BatchNorm2d(channels)
-            self.proj_q = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4,
-                                            return_quant_tensor=True)
             self.fc = qnn.QuantLinear(channels * size * size, 4, bias=True, weight_bit_width=4)
 
         def forward(self, x):
             x = self.shared(self.bn0(self.stem(self.inp(x))))
             y = self.act1(self.bn1(self.expand(x)))
             y = self.act2(self.bn2(self.dw(y)))
-            y = self.shared(self.proj_q(self.bn3(self.project(y))))
+            y = self.shared(self.bn3(self.project(y)))  # the signed quantizer after project = the shared one
             x = self.shared(x + y)
             return self.fc(x.flatten(1))
 
@@ -198,3 +196,33 @@ def make_inverted_residual(channels: int = 8, expand: int = 2, size: int = 8):
             model(torch.rand(8, 1, size, size))
     model.eval()
     return model, (1, size, size)
+
+
+#: the small MobileNetV2-style TSM of :func:`export_random_mobilenet_tsm` (override any via model_kw)
+MOBILENET_SMALL = dict(in_channels=3, stem_width=8, stages=((1, 8, 1, 1), (2, 16, 2, 2), (2, 16, 1, 1)),
+                       head_width=16, head_kernel=1)
+
+
+def export_random_mobilenet_tsm(path, size: int, frames: int, num_classes: int, seed: int = 0, **model_kw):
+    """Export a small quantized MobileNetV2-style TSM step graph (``model.family: mobilenetv2``)
+    with non-trivial BN statistics and activation scales (a few train-mode forwards on random
+    clips); returns the network. ``model_kw``: ``ModelConfig`` fields over :data:`MOBILENET_SMALL`
+    (RGB, stem 8, an expansion-1 block, a stride-2 group of 16 with two residual blocks (two
+    shift points), head 1x1 -> 16; the final map is size/4, e.g. 4x4 at size 16)."""
+    import torch
+
+    from tsmfpga.quant.export import export_step_graph
+    from tsmfpga.quant.models import ModelConfig
+    from tsmfpga.quant.nets import make_net
+
+    torch.manual_seed(seed)
+    kw = {**MOBILENET_SMALL, **model_kw}
+    net = make_net(ModelConfig(family="mobilenetv2", input_size=size, num_classes=num_classes, **kw),
+                   "tsm", quantized=True)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(4, frames, kw["in_channels"], size, size))
+    net.eval()
+    export_step_graph(net, path, {"tsmfpga.frames": frames})
+    return net
