@@ -24,7 +24,8 @@ from tsmfpga.quant import plots
 from tsmfpga.quant.data import recipes, synthetic
 from tsmfpga.quant.config import QATConfig
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
-from tsmfpga.quant.models import VideoNet, count_macs, load_float_into_quant
+from tsmfpga.quant.models import count_macs, load_float_into_quant
+from tsmfpga.quant.nets import make_net
 from tsmfpga.quant.train import calibrate, predict, set_determinism
 from tsmfpga.quant.train import train_phase as _train_phase
 
@@ -86,15 +87,15 @@ def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume
     out, history = {}, {}
     if with_tsn:
         torch.manual_seed(cfg.seed)
-        out["tsn"] = VideoNet(mcfg, "tsn", quantized=False)
+        out["tsn"] = make_net(mcfg, "tsn", quantized=False)
         history[f"{prefix}tsn_float"] = train_phase(f"{prefix}tsn_float", out["tsn"], data.train, data.val,
                                                     t.tsn_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
     torch.manual_seed(cfg.seed)
-    out["float"] = VideoNet(mcfg, "tsm", quantized=False)
+    out["float"] = make_net(mcfg, "tsm", quantized=False)
     history[f"{prefix}tsm_float"] = train_phase(f"{prefix}tsm_float", out["float"], data.train, data.val,
                                                 float_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
     torch.manual_seed(cfg.seed)
-    q = VideoNet(mcfg, "tsm", quantized=True)
+    q = make_net(mcfg, "tsm", quantized=True)
     load_float_into_quant(q, out["float"].state_dict())
     calibrate(q, data.train[0], t.batch_size, t.calib_batches)
     history[f"{prefix}tsm_qat"] = train_phase(f"{prefix}tsm_qat", q, data.train, data.val,
@@ -103,7 +104,7 @@ def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume
     return {"models": out, "history": history, "model_config": mcfg}
 
 
-def _metadata(cfg: QATConfig, net: VideoNet, data: TaskData, extra: dict | None = None) -> dict:
+def _metadata(cfg: QATConfig, net: torch.nn.Module, data: TaskData, extra: dict | None = None) -> dict:
     scale, zp = qexport.input_quant_params(net)
     meta = {
         "tsmfpga.task": data.info["task"],

@@ -401,7 +401,7 @@ def _float_logits(model_path: Path, codes: np.ndarray, classes: int):
         import torch
 
         from tsmfpga.quant.config import QATConfig, from_dict
-        from tsmfpga.quant.models import VideoNet
+        from tsmfpga.quant.nets import make_net
         from tsmfpga.quant.train import latest_checkpoint, predict
 
         rep = json.loads((qat / "report.json").read_text())
@@ -410,7 +410,7 @@ def _float_logits(model_path: Path, codes: np.ndarray, classes: int):
         if found is None or len(rep["data"]["class_names"]) != classes:
             return None, "the QAT run's float TSM does not match this model (alarm model or other classes)"
         mcfg = dataclasses.replace(cfg.model, num_classes=classes, in_channels=codes.shape[2])
-        net = VideoNet(mcfg, "tsm", quantized=False)
+        net = make_net(mcfg, "tsm", quantized=False)
         net.load_state_dict(torch.load(found[1], map_location="cpu", weights_only=False)["model"])
         return predict(net, codes.astype(np.uint8), desc="float TSM"), \
             f"float TSM from {found[1]} (torch, same clips)"
