@@ -10,7 +10,8 @@ It follows SetFolding's rules and constraints:
 * MVAU: PE | MH, SIMD | MW. Thresholding / DuplicateStreams / ElementwiseAdd / GlobalAccPool:
   PE | channels. TemporalShift: PE | gcd(NumChannels, ShiftChannels). FMPadding and a dense
   ConvolutionInputGenerator: SIMD | channels (RTL SWG ``parallel_window`` after full SIMD). A depthwise
-  ConvolutionInputGenerator feeding a Pool gets SIMD = the Pool's PE (raised until both meet the target).
+  ConvolutionInputGenerator feeding a Pool or a VVAU gets SIMD = its consumer's PE (raised until both
+  meet the target). VVAU (depthwise conv): PE | Channels, SIMD = 1.
 
 Then the analytical estimates are totalled and checked against ``budget_fraction`` of the board
 (LUT, LUTRAM, BRAM36, DSP, FF). Repairs before giving up: MVAUs switch from DSP to LUT multipliers

@@ -8,7 +8,7 @@ skipped), so a node with ``domain="tsmfpga.hw.ops"`` and ``op_type="TemporalShif
 
 Owners (one module per op kind, see :mod:`tsmfpga.hw.ops.owner`): :mod:`~tsmfpga.hw.ops.mvau`,
 :mod:`~tsmfpga.hw.ops.temporal_shift`, :mod:`~tsmfpga.hw.ops.pool`,
-:mod:`~tsmfpga.hw.ops.stream_ops`, :mod:`~tsmfpga.hw.ops.finn_rtl`, :mod:`~tsmfpga.hw.ops.generic`.
+:mod:`~tsmfpga.hw.ops.stream_ops`, :mod:`~tsmfpga.hw.ops.vvau`, :mod:`~tsmfpga.hw.ops.finn_rtl`, :mod:`~tsmfpga.hw.ops.generic`.
 Importing this package registers them all; :func:`owner_for` finds the owner of a node.
 Adding an op = one owner module (imported here) + one RTL file + its cocotb test.
 """
@@ -20,7 +20,7 @@ from tsmfpga.hw.ops.temporal_shift import (
     make_temporal_shift_node,
     reset_state,
 )
-from tsmfpga.hw.ops import finn_rtl, generic, mvau, pool, stream_ops  # noqa: F401,E402  (register owners)
+from tsmfpga.hw.ops import finn_rtl, generic, mvau, pool, stream_ops, vvau  # noqa: F401,E402  (register owners)
 from tsmfpga.hw.ops.finn_rtl import rtl_context  # noqa: E402
 from tsmfpga.hw.ops.mvau import widen_accumulator_outputs  # noqa: E402
 from tsmfpga.hw.ops.owner import estimate_layer, module_kinds, owner_for  # noqa: E402

@@ -10,7 +10,7 @@ Module names are the specialized node's (``<op>_rtl_<n>``): the resource kind is
 
 Folding: SWG dense SIMD | IFMChannels, then ``parallel_window`` at full SIMD (valid only where
 finn-plus picks the parallel implementation); depthwise SIMD | IFMChannels, or folded together
-with the Pool it feeds (see :mod:`tsmfpga.hw.ops.pool`). FMPadding SIMD | NumChannels.
+with the Pool or VVAU it feeds (see :mod:`tsmfpga.hw.ops.pool`, :mod:`tsmfpga.hw.ops.vvau`). FMPadding SIMD | NumChannels.
 Thresholding PE | NumChannels. Cycles: finn-plus (the SWG's from ``ConvolutionInputGenerator_rtl``:
 the generic class returns 0).
 
@@ -141,7 +141,7 @@ class SwgOwner(_FinnRtlOwner):
         op = custom_op(node)
         if op.get_nodeattr("depthwise"):
             cons = model.find_consumer(node.output[0])
-            if cons is not None and cons.op_type == "Pool":
+            if cons is not None and cons.op_type in ("Pool", "VVAU"):  # folded with its consumer
                 return None
             return [{"SIMD": s} for s in divisors(op.get_nodeattr("IFMChannels"))]
         c = op.get_nodeattr("IFMChannels")
