@@ -16,6 +16,7 @@ import yaml
 
 from tsmfpga.core.errors import UserFacingError
 
+from tsmfpga.quant.data import camera
 from tsmfpga.quant.models import ModelConfig
 
 
@@ -27,7 +28,8 @@ class ConfigError(UserFacingError, ValueError):
 class DataConfig:
     """Which clips to train and evaluate on."""
 
-    #: "motion" (embedded synthetic temporal task) or "video" (a real dataset folder)
+    #: "motion" (embedded synthetic temporal task, 32x32 gray), "camera" (embedded synthetic RGB
+    #: shop scenes, size >= 32, e.g. 96; quant/data/camera.py) or "video" (a real dataset folder)
     task: str = "motion"
     #: training clips generated for the synthetic task
     train_clips: int = 6000
@@ -39,7 +41,7 @@ class DataConfig:
     frames: int = 8
     #: frame height = width in pixels
     size: int = 32
-    #: overrides of the synthetic task's MotionConfig fields (difficulty knobs)
+    #: overrides of the synthetic task's MotionConfig fields (difficulty knobs; task "camera": CameraConfig)
     motion: dict = field(default_factory=dict)
     #: real dataset root (task "video"): one folder per class, or with split lists
     video_root: str | None = None
@@ -114,7 +116,7 @@ class AlarmConfig:
     qat_epochs: int = 2
     #: F-beta used to pick the operating threshold (2 = recall-biased)
     beta: float = 2.0
-    #: overrides of the synthetic alarm task's AlarmConfig fields
+    #: overrides of the synthetic alarm task's AlarmConfig fields (data.task "camera": CameraAlarmConfig)
     scene: dict = field(default_factory=dict)
 
 
@@ -214,12 +216,26 @@ def load_config(name_or_path: str) -> QATConfig:
 
 
 def validate(cfg: QATConfig) -> None:
+    if cfg.data.task == "camera" and cfg.data.size < 32:
+        raise ConfigError(f"data.size = {cfg.data.size}: data.task 'camera' needs data.size >= 32 "
+                          "(default 96; set model.input_size to the same value)")
     try:
         cfg.model.validate()
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    if cfg.data.task not in ("motion", "video"):
-        raise ConfigError(f"data.task = {cfg.data.task!r}; use 'motion' or 'video'")
+    if cfg.data.task not in ("motion", "camera", "video"):
+        raise ConfigError(f"data.task = {cfg.data.task!r}; use 'motion', 'camera' or 'video'")
+    if cfg.data.task == "camera":
+        for key, cls, over in (("data.motion", camera.CameraConfig, cfg.data.motion),
+                               ("alarm.scene", camera.CameraAlarmConfig, cfg.alarm.scene)):
+            names = {f.name for f in dataclasses.fields(cls)}
+            if set(over) - names:
+                raise ConfigError(f"unknown config key '{key}.{sorted(set(over) - names)[0]}' for data.task "
+                                  f"'camera'; valid keys: {', '.join(sorted(names))}")
+            try:
+                cls(**{"T": cfg.data.frames, "size": cfg.data.size, **over}).validate()
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{key} (data.task 'camera'): {exc}") from exc
     if cfg.data.task == "video" and not cfg.data.video_root:
         raise ConfigError("data.task = 'video' needs data.video_root (a dataset folder)")
     if cfg.data.dataset not in ("folders", "ucf101", "hmdb51", "dcsass"):

@@ -21,7 +21,7 @@ import torch
 from tsmfpga.quant import dist
 from tsmfpga.quant import export as qexport
 from tsmfpga.quant import plots
-from tsmfpga.quant.data import recipes, synthetic
+from tsmfpga.quant.data import camera, recipes, synthetic
 from tsmfpga.quant.config import QATConfig
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
 from tsmfpga.quant.models import count_macs, load_float_into_quant
@@ -42,21 +42,25 @@ class TaskData:
 
 
 def _motion_data(cfg: QATConfig, cache: Path) -> TaskData:
-    mcfg = synthetic.MotionConfig(**{"T": cfg.data.frames, "size": cfg.data.size, **cfg.data.motion})
-    sets = {s: synthetic.load_or_make("motion", getattr(cfg.data, f"{s}_clips"), s, cfg.seed, mcfg, cache)
+    """The main synthetic task: "motion" (32x32 gray digits) or "camera" (RGB shop scenes)."""
+    kind, gen = ("camera", camera.CameraConfig) if cfg.data.task == "camera" else ("motion", synthetic.MotionConfig)
+    mcfg = gen(**{"T": cfg.data.frames, "size": cfg.data.size, **cfg.data.motion})
+    sets = {s: synthetic.load_or_make(kind, getattr(cfg.data, f"{s}_clips"), s, cfg.seed, mcfg, cache)
             for s in ("train", "val", "test")}
     return TaskData(*((sets[s].x, sets[s].y) for s in ("train", "val", "test")),
                     tuple(sets["train"].class_names),
-                    {"task": "motion", "generator": dataclasses.asdict(mcfg)})
+                    {"task": kind, "generator": dataclasses.asdict(mcfg)})
 
 
 def _alarm_data(cfg: QATConfig, cache: Path) -> TaskData:
-    acfg = synthetic.AlarmConfig(**{"T": cfg.data.frames, "size": cfg.data.size,
-                                    "positive_fraction": cfg.alarm.positive_fraction, **cfg.alarm.scene})
-    sets = {s: synthetic.load_or_make("alarm", getattr(cfg.alarm, f"{s}_clips"), s, cfg.seed, acfg, cache)
+    """The alarm task matching data.task: "camera_alarm" for the camera task, else "alarm"."""
+    kind, gen = ("camera_alarm", camera.CameraAlarmConfig) if cfg.data.task == "camera" else ("alarm", synthetic.AlarmConfig)
+    acfg = gen(**{"T": cfg.data.frames, "size": cfg.data.size,
+                  "positive_fraction": cfg.alarm.positive_fraction, **cfg.alarm.scene})
+    sets = {s: synthetic.load_or_make(kind, getattr(cfg.alarm, f"{s}_clips"), s, cfg.seed, acfg, cache)
             for s in ("train", "val", "test")}
     return TaskData(*((sets[s].x, sets[s].y) for s in ("train", "val", "test")),
-                    tuple(sets["train"].class_names), {"task": "alarm", "generator": dataclasses.asdict(acfg)})
+                    tuple(sets["train"].class_names), {"task": kind, "generator": dataclasses.asdict(acfg)})
 
 
 def _video_data(cfg: QATConfig, cache: Path) -> TaskData:
