@@ -33,6 +33,7 @@ from pathlib import Path
 from tsmfpga.hw.ops import module_kinds
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.synth import YOSYS_FAMILY, SynthesisError, yosys_estimate
+from tsmfpga.hw.synth_modules import yosys_estimate_modules
 
 #: resources reported everywhere (totals, instances, kinds)
 KEYS = ("LUT", "LUT_logic", "LUT_memory", "FF", "BRAM36", "RAMB18", "RAMB36", "DSP", "URAM",
@@ -77,8 +78,16 @@ def _board_info(board) -> tuple[dict, str, str]:
     return capacity, family, getattr(board, "name", "custom")
 
 
-def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = None) -> dict:
+def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = None,
+                   per_module: bool = True, cache_dir: Path | None = None, workers: int | None = None,
+                   log=lambda s: None) -> dict:
     """yosys estimate of ``build_dir/rtl`` for ``board`` (a ``Board`` or a board name).
+
+    ``per_module`` (default): each unique instance module synthesized once, in parallel on
+    ``workers`` processes, results cached in ``cache_dir`` (default ``work/cache``) keyed by the
+    elaborated module + yosys version (:mod:`tsmfpga.hw.synth_modules`); ``cache`` in the result
+    lists the instances whose figures came from the cache. ``per_module=False``: one whole-design
+    yosys run (:func:`tsmfpga.hw.synth.yosys_estimate`, no cache).
 
     Returns ``{"source": "yosys", "total", "modules" (per top-level instance: module, kind and
     figures), "by_kind", "glue", "capacity", "utilization", "over_capacity", "largest" (top 5
@@ -97,8 +106,13 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
     capacity, family, board_name = _board_info(board)
     work.mkdir(parents=True, exist_ok=True)
 
-    est = yosys_estimate(top, sources, work, data_files=data, flatten=False, family=family,
-                         timeout=timeout, defines=YOSYS_DEFINES)
+    if per_module:
+        est = yosys_estimate_modules(top, sources, work, data_files=data, defines=YOSYS_DEFINES, family=family,
+                                     cache_dir=work / "cache" if cache_dir is None else cache_dir,
+                                     workers=workers, timeout=timeout, log=log)
+    else:
+        est = yosys_estimate(top, sources, work, data_files=data, flatten=False, family=family,
+                             timeout=timeout, defines=YOSYS_DEFINES)
 
     declared = {i["name"]: i for i in manifest.get("instances", [])}
     modules: dict[str, dict] = {}
@@ -107,6 +121,8 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         module = inst["module"]
         kind = _kind(name, module)
         entry = {"module": module, "kind": kind, **_pick(inst)}
+        if "cached" in inst:
+            entry["cached"] = inst["cached"]
         if name in declared and declared[name].get("params"):
             p = declared[name]["params"]
             entry["params"] = {k: v for k, v in p.items() if k not in ("WEIGHT_FILE", "THRESH_FILE")}
@@ -143,7 +159,11 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         "dsp_mapping": ("yosys ignores (* use_dsp *) and maps each $mul with a >= 9-bit product "
                         "(operands up to 25x18) to one DSP48E1; MVAU MAC_IMPL 'dsp' = one DSP per "
                         "PE*SIMD product, MAC_IMPL 'lut' = shift-and-add logic, no DSP"),
-        "log": str(work / "yosys.log"),
+        "log": str(work / ("elab" if per_module else ".") / "yosys.log"),
+        "method": "per_module" if per_module else "whole_design",
+        "cache": est.get("cache"),
+        "workers": est.get("workers", 1),
+        "stage_seconds": est.get("stage_seconds"),
         "yosys_seconds": est["seconds"],
         "seconds": round(time.time() - t0, 1),
     }
