@@ -85,7 +85,7 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
     est = None
     if not skip_estimate:
         log(f"[bitstream] yosys synth_xilinx estimate of the stitched top for {board.part} ...")
-        est = estimate_build(build_dir, out / "yosys", board)
+        est = estimate_build(build_dir, out / "yosys", board, log=log)
         over = {k: (est["total"].get(k, 0), cap) for k, cap in capacity.items() if est["total"].get(k, 0) > cap}
         if over:
             worst = ", ".join(f"{m} ({v.get('LUT', 0):.0f} LUT)" for m, v in est.get("largest", []))
@@ -130,6 +130,8 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
         "modules": est.get("by_kind") if est else None,
         "largest": est.get("largest") if est else None,
         "yosys_seconds": est.get("seconds") if est else None,
+        "yosys_cache": est.get("cache") if est else None,
+        "yosys_stage_seconds": est.get("stage_seconds") if est else None,
         "fps": ours_fps,
         "fps_source": "rtl_sim" if sim and sim.get("fps") else "analytical",
         "latency_cycles": (sim or {}).get("latency_cycles", {}).get("max"),
@@ -181,6 +183,10 @@ def summary(r: dict) -> str:
     if res:
         lines.append("  resources (yosys): " + ", ".join(
             f"{k} {res.get(k, 0):.0f}/{cap[k]} ({100 * res.get(k, 0) / cap[k]:.1f} %)" for k in ("LUT", "FF", "BRAM36", "DSP")))
+        c = r.get("yosys_cache")
+        lines.append(f"  yosys: {r.get('yosys_seconds')} s" + (
+            f", {c['instances']} instances / {c['unique_modules']} unique modules, {c['hits']} from the cache, "
+            f"{c['misses']} synthesized" if c else ""))
     f = r["finn_plus_estimate"]
     lines.append(f"  finn-plus estimate (analytical) at {f['target_fps']:.0f} fps: LUT {f['resources']['LUT']:.0f}, "
                  f"BRAM36 {f['resources']['BRAM36']:.1f}, DSP {f['resources']['DSP']:.0f}, fps {f['fps'] or 0:.0f}")
