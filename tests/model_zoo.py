@@ -219,10 +219,15 @@ def export_random_mobilenet_tsm(path, size: int, frames: int, num_classes: int, 
     kw = {**MOBILENET_SMALL, **model_kw}
     net = make_net(ModelConfig(family="mobilenetv2", input_size=size, num_classes=num_classes, **kw),
                    "tsm", quantized=True)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:  # plain averages: few exponential steps leave this deep random net's activations at 0
+        bn.momentum = None
     net.train()
     with torch.no_grad():
         for _ in range(3):
             net(torch.rand(4, frames, kw["in_channels"], size, size))
+    for bn in bns:
+        bn.momentum = 0.1
     net.eval()
     export_step_graph(net, path, {"tsmfpga.frames": frames})
     return net
