@@ -128,7 +128,17 @@ def _check_requant(model: ModelWrapper, chain, y: str, name: str) -> None:
             f"{name}: state requantizer {[n.op_type for n in chain]} is not MultiThreshold + scalar Mul")
     n_levels = model.get_initializer(mt[0].input[1]).shape[-1]
     k = model.get_tensor_shape(_dyn_inputs(model, chain[0])[0])[1]
-    codes = np.arange(n_levels + 1, dtype=np.float32)
+    # the quantizer's own codes: bias .. bias + n_levels, bias = the MultiThreshold's out_bias plus
+    # the scalar Adds before its Mul (a signed quantizer: MultiThreshold -> Add(-2^(b-1)) -> Mul)
+    attr = get_by_name(mt[0].attribute, "out_bias")
+    bias = attr.f if attr is not None else 0.0
+    for n in chain[chain.index(mt[0]) + 1:]:
+        if n.op_type == "Mul":
+            break
+        c = model.get_initializer(n.input[1]) if n.op_type == "Add" else None
+        if c is not None and np.asarray(c).size == 1:
+            bias += float(np.asarray(c).flatten()[0])
+    codes = np.arange(n_levels + 1, dtype=np.float32) + np.float32(bias)
     x = np.broadcast_to((codes * np.float32(scale)).reshape(1, 1, -1, 1), (1, k, n_levels + 1, 1)).copy()
     try:
         got = _run_chain(model, chain, x)
