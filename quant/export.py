@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from tsmfpga.core.clip import run_clip
-from tsmfpga.quant.models import VideoNet
 from tsmfpga.quant.train import to_input
 
 #: metadata keys written into the exported model
@@ -31,9 +30,10 @@ META_KEYS = ("tsmfpga.frames", "tsmfpga.shift_div", "tsmfpga.shift_direction", "
 
 
 class StepModule(torch.nn.Module):
-    """Wraps a VideoNet so that ``forward(frame, *states) -> (logits, *new_states)``."""
+    """Wraps a network of :func:`tsmfpga.quant.nets.make_net` (either family) so that
+    ``forward(frame, *states) -> (logits, *new_states)``."""
 
-    def __init__(self, net: VideoNet):
+    def __init__(self, net: torch.nn.Module):
         super().__init__()
         self.net = net
 
@@ -45,13 +45,13 @@ def state_names(n: int) -> tuple[list[str], list[str]]:
     return [f"state_in_{i}" for i in range(n)], [f"state_out_{i}" for i in range(n)]
 
 
-def input_quant_params(net: VideoNet) -> tuple[float, int]:
+def input_quant_params(net: torch.nn.Module) -> tuple[float, int]:
     """Scale and zero-point of the model's input quantizer (code = round(x / scale) + zp)."""
     q = net.input_quant
     return float(q.act_quant.scale().detach()), int(q.act_quant.zero_point().detach())
 
 
-def export_step_graph(net: VideoNet, path: Path, metadata: dict) -> Path:
+def export_step_graph(net: torch.nn.Module, path: Path, metadata: dict) -> Path:
     """Export ``net`` (quantized, eval mode) as a QONNX step graph with metadata; atomic write."""
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
@@ -92,7 +92,7 @@ def read_metadata(path: Path) -> dict:
     return {p.key: json.loads(p.value) for p in props if p.key.startswith("tsmfpga.")}
 
 
-def check_step_graph(path: Path, net: VideoNet, clips_uint8: np.ndarray, tolerance: float = 1e-4) -> dict:
+def check_step_graph(path: Path, net: torch.nn.Module, clips_uint8: np.ndarray, tolerance: float = 1e-4) -> dict:
     """Compare qonnx frame-by-frame execution of the step graph with the torch clip forward.
 
     torch and onnxruntime accumulate convolutions in different orders, so a value lying within

@@ -97,7 +97,7 @@ def validate(cfg) -> None:
         if e < 1 or w < 1 or n < 1 or s not in (1, 2):
             raise ValueError(f"model.stages[{i}] = {list(st)}: expansion, width and blocks must be >= 1 "
                              "and stride 1 or 2")
-    size, where = cfg.input_size, "the stem"
+    size = cfg.input_size
     steps = [(2, "the stem")] + [(s, f"model.stages[{i}]") for i, (_, _, _, s) in enumerate(cfg.stages)]
     for stride, where in steps:
         if stride == 2 and size % 2:
