@@ -51,8 +51,12 @@ def _make_case(golden, name):
     return p, w, t, mac_impl, ram_style
 
 
-@pytest.mark.parametrize("simulator", SIMULATORS)
-@pytest.mark.parametrize("case", list(CASES))
+#: (case, simulator) runs in the fast tier; every other pair is slow-tier (~50 s each here)
+FAST = {("a_u4xi4_k9_thr15", "verilator"), ("c_i4xi3_negact", "icarus")}
+RUNS = [pytest.param(c, s, marks=() if (c, s) in FAST else pytest.mark.slow) for c in CASES for s in SIMULATORS]
+
+
+@pytest.mark.parametrize("case,simulator", RUNS)
 def test_vvau(simulator, case, golden, tmp_path, request):
     p, w, t, mac_impl, ram_style = _make_case(golden, case)
     wf, tf = golden.write_memories(p, w, t, tmp_path / "mem")
