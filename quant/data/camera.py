@@ -50,18 +50,18 @@ class CameraSceneConfig:
     size: int = 96  # frame height = width in pixels (>= 32)
     action_duration_range: tuple[float, float] = (0.6, 1.0)  # target action length, fraction of T - 1 frames
     start_jitter: float = 0.15  # up to this fraction of the action may fall before / after the clip
-    distractors_range: tuple[int, int] = (1, 3)  # number of background people (min, max)
-    distractor_height_range: tuple[float, float] = (0.18, 0.3)  # their standing height
+    distractors_range: tuple[int, int] = (0, 2)  # number of background people (min, max)
+    distractor_height_range: tuple[float, float] = (0.16, 0.28)  # their standing height
     distractor_foot_range: tuple[float, float] = (0.5, 0.68)  # their foot row (further back = higher)
-    occluder_prob: float = 0.4  # probability of a pillar / shelf end passing in front
+    occluder_prob: float = 0.3  # probability of a pillar / shelf end passing in front
     occluder_width_range: tuple[float, float] = (0.04, 0.1)  # its width
     occluder_speed_range: tuple[float, float] = (0.01, 0.04)  # its speed per frame
-    light_ramp_max: float = 0.3  # global brightness ramp over the clip: +-this fraction
-    local_light_max: float = 0.35  # moving light / shadow blob strength: +-this fraction
+    light_ramp_max: float = 0.25  # global brightness ramp over the clip: +-this fraction
+    local_light_max: float = 0.25  # moving light / shadow blob strength: +-this fraction
     flicker: float = 0.03  # per-frame random gain std
     noise_std: float = 0.03  # gaussian sensor noise std (fraction of full scale)
-    block: int = 4  # JPEG-like block size (px) of the block-averaging artefact
-    block_mix: float = 0.2  # weight of the block average (0 = no block artefacts)
+    block: int = 4  # JPEG-like block size (px) of the block artefacts
+    block_std: float = 0.015  # std of a random offset per block and channel (0 = no block artefacts)
     jitter_px: int = 1  # camera shake: independent integer shift per frame, px
 
     def validate(self) -> None:
@@ -83,11 +83,12 @@ class CameraSceneConfig:
 class CameraConfig(CameraSceneConfig):
     """The 10-class camera motion task (see module docstring)."""
 
-    target_height_range: tuple[float, float] = (0.42, 0.6)  # target's standing height
-    target_foot_range: tuple[float, float] = (0.82, 0.96)  # target's foot row
-    walk_speed_range: tuple[float, float] = (0.012, 0.035)  # walking speed per frame
-    approach_start_range: tuple[float, float] = (0.32, 0.4)  # height at the far end of approach / leave
-    approach_ratio_range: tuple[float, float] = (1.35, 1.8)  # height ratio near / far
+    target_height_range: tuple[float, float] = (0.5, 0.68)  # target's standing height
+    target_foot_range: tuple[float, float] = (0.86, 0.97)  # target's foot row
+    target_contrast: float = 0.35  # min RGB distance of the target's clothes from the mean background
+    walk_speed_range: tuple[float, float] = (0.02, 0.045)  # walking speed per frame
+    approach_start_range: tuple[float, float] = (0.34, 0.42)  # height at the far end of approach / leave
+    approach_ratio_range: tuple[float, float] = (1.5, 2.0)  # height ratio near / far
 
     def generate(self, n: int, split: str, seed: int) -> ClipSet:
         """Used by :func:`tsmfpga.quant.data.synthetic.load_or_make` (kind ``"camera"``)."""
@@ -103,8 +104,9 @@ class CameraAlarmConfig(CameraSceneConfig):
     distractors_range: tuple[int, int] = (0, 2)  # background shoppers (min, max)
     shopper_height_range: tuple[float, float] = (0.5, 0.62)  # the shopper's standing height
     shopper_foot_range: tuple[float, float] = (0.86, 0.97)  # the shopper's foot row
-    item_size: float = 0.1  # side of the taken item, fraction of the shopper's height
+    item_size: float = 0.12  # side of the taken item, fraction of the shopper's height
     bag_prob: float = 0.6  # the shopper carries a bag (else the item vanishes under the jacket)
+    target_contrast: float = 0.35  # min RGB distance of the shopper's clothes from the mean background
 
     def validate(self) -> None:
         super().validate()
@@ -234,7 +236,7 @@ def _finish(rng, cfg: CameraSceneConfig, clip: np.ndarray) -> tuple[np.ndarray, 
     if occluded:
         R.occluder(rng, clip, cfg.occluder_width_range, cfg.occluder_speed_range)
     R.lighting(rng, clip, cfg.light_ramp_max, cfg.local_light_max, cfg.flicker)
-    return R.camera_finish(rng, clip, cfg.noise_std, cfg.block, cfg.block_mix, cfg.jitter_px), occluded
+    return R.camera_finish(rng, clip, cfg.noise_std, cfg.block, cfg.block_std, cfg.jitter_px), occluded
 
 
 # ------------------------------------------------------------------------------------ motion task
@@ -251,7 +253,7 @@ def _camera_clip(label: int, rng, cfg: CameraConfig) -> tuple[np.ndarray, int, b
     if action == "approach":
         u = _progress(rng, cfg)
         h0 = rng.uniform(*cfg.approach_start_range) * S
-        h1 = min(h0 * rng.uniform(*cfg.approach_ratio_range), 0.75 * S)
+        h1 = min(h0 * rng.uniform(*cfg.approach_ratio_range), 0.8 * S)
         p.h = h0 * (h1 / h0) ** u
         fy0 = rng.uniform(0.72, 0.8) * S
         p.fy = fy0 + (0.97 * S - fy0) * (p.h - h0) / (h1 - h0)
@@ -260,7 +262,7 @@ def _camera_clip(label: int, rng, cfg: CameraConfig) -> tuple[np.ndarray, int, b
         item = None
     else:
         item = _action(action, rng, cfg, p, rng.uniform(*cfg.walk_speed_range) * S)
-    R.draw_actor(clip, p, R.random_look(rng, 0.3), item)
+    R.draw_actor(clip, p, R.random_look(rng, 0.3, bg.mean((1, 2)), cfg.target_contrast), item)
     out, occluded = _finish(rng, cfg, clip)
     if label % 2:
         out = out[::-1]
@@ -296,7 +298,7 @@ def _alarm_clip(scenario: str, rng, cfg: CameraAlarmConfig) -> tuple[np.ndarray,
     p = _idle_pose(rng, T, rng.uniform(0.32, 0.68) * S, fy, h)
     s = float(rng.choice([-1.0, 1.0]))  # side of the shelf item (and of the reaching arm)
     p.facing = s
-    look = R.random_look(rng, cfg.bag_prob)
+    look = R.random_look(rng, cfg.bag_prob, bg.mean((1, 2)), cfg.target_contrast)
     j = R.joints(p)
     arm = "arm_r" if s > 0 else "arm_l"
     sh = j["sh_r" if s > 0 else "sh_l"][0]

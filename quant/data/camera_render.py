@@ -9,7 +9,9 @@ sensor noise, block artefacts, shake, quantisation to uint8) is :func:`camera_fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,19 +41,20 @@ def floor_texture(rng: np.random.Generator, size: int) -> np.ndarray:
         oy, ox = rng.uniform(0, p, 2)
         cy, cx = np.floor((r + oy) / p), np.floor((r + ox) / p)
         check = ((cy[:, None] + cx[None, :]) % 2).astype(F32)
-        c1, c2 = _colour(rng), _colour(rng)
+        c1 = _colour(rng, 0.15, 0.85)
+        c2 = np.clip(c1 * rng.uniform(0.75, 1.25, 3), 0, 1).astype(F32)  # tiles: moderate contrast
         img = c1[:, None, None] * (1 - check) + c2[:, None, None] * check
         grout = (((r + oy) % p) < 1.0)[:, None] | (((r + ox) % p) < 1.0)[None, :]
-        img = np.where(grout[None], F32(rng.uniform(0.1, 0.5)), img)
+        img = np.where(grout[None], c1[:, None, None] * F32(rng.uniform(0.6, 0.85)), img)
     else:
-        img = _colour(rng)[:, None, None] * (0.6 + 0.8 * smooth_noise(rng, size, int(rng.integers(4, 12))))
+        img = _colour(rng)[:, None, None] * (0.75 + 0.5 * smooth_noise(rng, size, int(rng.integers(4, 12))))
     return img.astype(F32)
 
 
 def wall_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """Plain wall with large-scale noise, (3, S, S)."""
     base = _colour(rng, 0.2, 0.9)
-    return (base[:, None, None] * (0.7 + 0.5 * smooth_noise(rng, size, int(rng.integers(2, 8))))).astype(F32)
+    return (base[:, None, None] * (0.8 + 0.3 * smooth_noise(rng, size, int(rng.integers(2, 8))))).astype(F32)
 
 
 @dataclass
@@ -141,10 +144,23 @@ class Look:
 ARM_LEN = 0.37  # arm length / height
 
 
-def random_look(rng: np.random.Generator, bag_prob: float = 0.0) -> Look:
+def _contrasting(rng: np.random.Generator, avoid: np.ndarray | None, min_dist: float, hi: float) -> np.ndarray:
+    """A random colour at least ``min_dist`` (RGB euclidean) from ``avoid`` (a few tries)."""
+    for _ in range(8):
+        c = _colour(rng, 0.05, hi)
+        if avoid is None or np.linalg.norm(c - avoid) >= min_dist:
+            break
+    return c
+
+
+def random_look(rng: np.random.Generator, bag_prob: float = 0.0, avoid: np.ndarray | None = None,
+                min_dist: float = 0.0) -> Look:
+    """Random clothes / skin / bag; shirt and trousers contrast with colour ``avoid`` if given."""
     skin = np.array([0.95, 0.75, 0.6], F32) * F32(rng.uniform(0.35, 1.0)) + rng.uniform(-0.05, 0.05, 3).astype(F32)
     bag = _colour(rng, 0.05, 0.95) if rng.uniform() < bag_prob else None
-    return Look(_colour(rng, 0.05, 0.95), _colour(rng, 0.05, 0.8), np.clip(skin, 0, 1), bag)
+    shirt = _contrasting(rng, avoid, min_dist, 0.95)
+    pants = _contrasting(rng, avoid, min_dist, 0.8)
+    return Look(shirt, pants, np.clip(skin, 0, 1), bag)
 
 
 def joints(p: Pose) -> dict[str, np.ndarray]:
@@ -155,9 +171,9 @@ def joints(p: Pose) -> dict[str, np.ndarray]:
     up = np.stack([f * np.sin(lean), -np.cos(lean)], 1)
     neck = hip + (0.3 * h)[:, None] * up
     head = hip + (0.41 * h)[:, None] * up
-    sh = np.stack([0.075 * h * p.width, 0.015 * h], 1)
+    sh = np.stack([0.09 * h * p.width, 0.015 * h], 1)
     sw = 0.13 * h * p.swing * np.sin(p.phase)
-    spread = 0.045 * h * p.width
+    spread = 0.055 * h * p.width
     foot_a = np.stack([p.cx + spread + sw, p.fy], 1)
     foot_b = np.stack([p.cx - spread - sw, p.fy], 1)
     fwd = np.stack([f * 0.2 * h * b, 0 * h], 1)
@@ -236,22 +252,22 @@ def draw_actor(clip: np.ndarray, p: Pose, look: Look, item: dict | None = None) 
     if cv.empty:
         return
     h = p.h
-    leg_r = 0.045 * h * p.width
+    leg_r = 0.06 * h * p.width
     legs = np.maximum(
         np.maximum(cv.capsule(j["hip"], j["knee_a"], leg_r), cv.capsule(j["knee_a"], j["foot_a"], leg_r)),
         np.maximum(cv.capsule(j["hip"], j["knee_b"], leg_r), cv.capsule(j["knee_b"], j["foot_b"], leg_r)),
     )
     cv.paint(legs, look.pants)
-    cv.paint(cv.capsule(j["hip"], j["neck"], 0.1 * h * p.width), look.shirt)
+    cv.paint(cv.capsule(j["hip"], j["neck"], 0.12 * h * p.width), look.shirt)
     if look.bag is not None:
         bag_c = j["hip"] + np.stack([-p.facing * 0.13 * h, -0.02 * h], 1)
         cv.paint(cv.box(bag_c, 0.07 * h, 0.08 * h), look.bag)
-    arm_r = 0.03 * h
+    arm_r = 0.042 * h
     arms = np.maximum(cv.capsule(j["sh_r"], j["hand_r"], arm_r), cv.capsule(j["sh_l"], j["hand_l"], arm_r))
     cv.paint(arms, look.shirt * F32(0.8))
-    hands = np.maximum(cv.disk(j["hand_r"], 0.035 * h), cv.disk(j["hand_l"], 0.035 * h))
+    hands = np.maximum(cv.disk(j["hand_r"], 0.05 * h), cv.disk(j["hand_l"], 0.05 * h))
     cv.paint(hands, look.skin)
-    cv.paint(cv.disk(j["head"], 0.075 * h), look.skin)
+    cv.paint(cv.disk(j["head"], 0.085 * h), look.skin)
     if item is not None:
         a = cv.box(item["pos"], item["half"], item["half"] * 1.2) * item["visible"][:, None, None]
         cv.paint(a.astype(F32), item["colour"])
@@ -301,19 +317,47 @@ def lighting(rng: np.random.Generator, clip: np.ndarray, ramp_max: float, local_
     clip *= g
 
 
-def camera_finish(rng: np.random.Generator, clip: np.ndarray, noise_std: float, block: int, block_mix: float,
+@lru_cache(maxsize=1)
+def _gauss_lut() -> np.ndarray:
+    """Standard normal quantiles at the 256 mid-points (k + 0.5) / 256: uniform bytes -> gaussian."""
+    q = (np.arange(256) + 0.5) / 256
+    return np.sqrt(2.0) * np.array([_erfinv(2 * v - 1) for v in q])
+
+
+def _erfinv(y: float) -> float:
+    """Inverse error function by Newton's method on math.erf (only used for the 256-entry LUT)."""
+    x = 0.0
+    for _ in range(60):
+        x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
+    return x
+
+
+def gaussian(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """Fast gaussian noise (256-level quantised normal from random bytes), float32 ``shape``."""
+    codes = np.frombuffer(rng.bytes(int(np.prod(shape))), np.uint8).reshape(shape)
+    return (_gauss_lut() * std).astype(F32)[codes]
+
+
+def camera_finish(rng: np.random.Generator, clip: np.ndarray, noise_std: float, block: int, block_std: float,
                   jitter_px: int) -> np.ndarray:
-    """Sensor noise, JPEG-like block averaging, camera shake; quantise to uint8 (T, 3, S, S)."""
+    """Sensor noise, JPEG-like block artefacts (a random offset per ``block`` x ``block`` tile and
+    channel, as from coarsely quantised DC coefficients), camera shake; quantise to uint8
+    (T, 3, S, S). ``clip`` is overwritten."""
     T, C, S, _ = clip.shape
+    y = clip
+    y *= F32(255)
     if noise_std > 0:
-        clip += F32(noise_std) * rng.standard_normal(clip.shape, dtype=F32)
-    if block > 1 and block_mix > 0 and S % block == 0:
-        b = clip.reshape(T, C, S // block, block, S // block, block).mean(axis=(3, 5), keepdims=True)
-        clip = (clip.reshape(b.shape[:3] + (block,) + b.shape[4:5] + (block,)) * F32(1 - block_mix)
-                + F32(block_mix) * b).reshape(T, C, S, S)
+        y += gaussian(rng, y.shape, 255 * noise_std)
+    if block > 1 and block_std > 0 and S % block == 0:
+        nb = S // block
+        dc = gaussian(rng, (T, C, nb, nb), 255 * block_std)
+        y.reshape(T, C, nb, block, nb, block)[...] += dc[:, :, :, None, :, None]
+    np.clip(y, 0, 255, out=y)
+    y += F32(0.5)
+    out = y.astype(np.uint8)
     if jitter_px > 0:
         j = int(jitter_px)
-        pad = np.pad(clip, ((0, 0), (0, 0), (j, j), (j, j)), mode="edge")
+        pad = np.pad(out, ((0, 0), (0, 0), (j, j), (j, j)), mode="edge")
         sh = rng.integers(-j, j + 1, (T, 2))
-        clip = np.stack([pad[t, :, j - sy : j - sy + S, j - sx : j - sx + S] for t, (sy, sx) in enumerate(sh)])
-    return np.rint(np.clip(clip, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out = np.stack([pad[t, :, j - sy : j - sy + S, j - sx : j - sx + S] for t, (sy, sx) in enumerate(sh)])
+    return out
