@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.graph import op_histogram
@@ -55,10 +57,23 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
         "rtl": get_meta(model, "tsmfpga.rtl"),
         "streams": _streams(model, cfg, folding),
         "step_seconds": timings,
-        "units": {"clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
+        "stage_seconds": _stage_seconds(cfg, timings),
+        "units": {"stage_seconds": "s wall clock: steps, and the rtl step's parts (rtl.*)","clock_mhz": "MHz", "fps_estimate": "frames/s (analytical)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical)",
                   "step_seconds": "s wall clock"},
     }
+
+
+def _stage_seconds(cfg: CompileConfig, timings: dict) -> dict:
+    """Wall time of every step plus the parts of the rtl step (RTL generation, FIFO-sizing RTL,
+    Verilator build, sizing simulation; from ``rtl/manifest.json``), and their total."""
+    stages = dict(timings)
+    manifest = cfg.out / "rtl" / "manifest.json"
+    if "rtl" in timings and manifest.is_file():
+        for k, v in (json.loads(manifest.read_text()).get("stage_seconds") or {}).items():
+            stages[f"rtl.{k}"] = v
+    stages["total"] = round(sum(timings.values()), 2)
+    return stages
 
 
 def _streams(model: ModelWrapper, cfg: CompileConfig, folding: dict) -> dict | None:
@@ -94,6 +109,10 @@ def summary(report: dict) -> str:
         lines.append(f"  streams: design serves {st['design_streams']}; capacity (analytical): {mem} "
                      f"{st['budget_fraction']:.0%} of the board, {st['cameras_compute_bound']} cameras at "
                      f"{st['camera_fps']:g} fps by frame rate -> {st['cameras']} cameras ({st['bound']}-bound)")
+    st_s = report.get("stage_seconds")
+    if st_s:
+        lines.append("  stages (s): " + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) and not
+                                                  isinstance(v, bool) else f"{k} {v}" for k, v in st_s.items()))
     if report.get("rtl"):
         r = report["rtl"]
         lines.append(f"  rtl: {r['dir']}/{r['top']}.sv ({r['files']} files, {r['fifos']} FIFOs, {r['dwcs']} "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,28 +31,48 @@ class SizingCapError(UserFacingError):
 
 #: cap of the sizing simulation's FIFOs (ADDR_WIDTH): 16k beats
 SIZING_MAX_ADDR_WIDTH = 14
-#: frames streamed back to back in the sizing simulation (the pipeline holds ~3)
+#: fewest frames of the sizing simulation (the reference pipeline holds ~3)
 SIZING_FRAMES = 6
 
 
+def sizing_frames(latencies: list[int], period: int) -> int:
+    """Frames the sizing simulation needs: the pipeline's fill (frames in flight when a frame
+    enters, ceil(latency / period) + 1, with the latency measured in the sizing run itself) plus
+    2 frames in steady state, at least :data:`SIZING_FRAMES`. A deeper pipeline needs more frames
+    (its FIFOs reach their steady occupancy later): the run is repeated with that many."""
+    if not latencies or not period:
+        return SIZING_FRAMES
+    return max(SIZING_FRAMES, -(-max(latencies) // int(period)) + 1 + 2)
+
+
 def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, period: int,
-                             log=print) -> tuple[dict, dict]:
+                             log=print, frames_n: int = SIZING_FRAMES) -> tuple[dict, dict]:
     """FINN-style FIFO sizing: every FIFO one frame deep (capped), frames offered every
     ``period`` cycles (the folding's ideal interval: a FIFO upstream of a stage slower than that
     would fill up, so the measured depths are the ones the target rate needs), no output
     backpressure (timing does not depend on the data); the maximum occupancy of each FIFO is
     measured and depth = maximum + 25 % + 2 beats. Returns (plan, info)."""
+    t0 = time.time()
     big = {e.tensor: min(SIZING_MAX_ADDR_WIDTH, addr_width_for(e.frame_beats + 2))
            for e in edges(core, instances) if e.dst is not None}
     manifest = write_rtl(core, instances, work / "rtl", big)
+    t_rtl = time.time() - t0
     exe = harness.build(work / "rtl", manifest, work, "verilator", log=log, monitor_fifos=True)
+    built = harness.build.last
     i = manifest["input"]
     dt = core.get_tensor_datatype(core.graph.input[0].name)
     rng = np.random.default_rng(0)
-    frames = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(SIZING_FRAMES, i["frame_beats"] * i["lanes"]))
-    log(f"[compile] FIFO sizing simulation: {SIZING_FRAMES} frames, every FIFO up to "
-        f"{(1 << SIZING_MAX_ADDR_WIDTH) + 1} beats ...")
-    _, run = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, SIZING_FRAMES), period=period)
+    t_sim = time.time()
+    while True:
+        frames = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(frames_n, i["frame_beats"] * i["lanes"]))
+        log(f"[compile] FIFO sizing simulation: {frames_n} frames, every FIFO up to "
+            f"{(1 << SIZING_MAX_ADDR_WIDTH) + 1} beats ...")
+        _, run = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, frames_n), period=period)
+        need = sizing_frames([run.out_end[f] - run.in_start[f] for f in run.out_end if f in run.in_start], period)
+        if run.timeout or need <= frames_n:
+            break
+        log(f"[compile] the pipeline holds more frames than the sizing run streamed: again with {need}")
+        frames_n = need
     capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1}
     if capped:   # a full FIFO during sizing: its measured occupancy is a lower bound, not a depth
         raise SizingCapError(
@@ -62,10 +83,12 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
         raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
     plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
     ends = [run.out_end[f] for f in sorted(run.out_end)]
-    info = {"measured_max_occupancy": run.fifo_max, "frames": SIZING_FRAMES, "frame_period_cycles": period,
+    info = {"measured_max_occupancy": run.fifo_max, "frames": frames_n, "frame_period_cycles": period,
             "sizing_capacity_beats": {t: (1 << a) + 1 for t, a in big.items()}, "hit_capacity": False,
             "output_interval_cycles_last": (ends[-1] - ends[-2]) if len(ends) > 1 else None,
-            "source": "rtl_sim (verilator)"}
+            "source": "rtl_sim (verilator)",
+            "seconds": {"sizing_rtl": round(t_rtl, 2), "sizing_build": built.seconds,
+                        "sizing_build_cached": built.cached, "sizing_sim": round(time.time() - t_sim, 2)}}
     return plan, info
 
 
@@ -74,22 +97,33 @@ def generate_rtl(model: ModelWrapper, out_dir: Path, fpgapart: str, clock_mhz: f
     """Write the RTL of ``model`` (post-processing excluded) to ``out_dir``; returns the manifest.
     ``fifo_sizing``: "analytical" (shortcut FIFOs one frame deep, MVAU inputs one vector) or
     "simulation" (measured occupancy, see :func:`size_fifos_by_simulation`)."""
+    t0 = time.time()
     core = hw_core(model)
     instances = build_instances(core, fpgapart, clock_mhz)
     plan = analytical_depths(core)
+    seconds = {"instances": round(time.time() - t0, 2)}
     sizing = {"method": "analytical (shortcut FIFO = one frame, MVAU input = one vector)"}
     if fifo_sizing == "simulation":
         work = Path(out_dir).parent / "fifo_sizing"
+        folding = get_meta(model, "tsmfpga.folding")
         if not period:
-            folding = get_meta(model, "tsmfpga.folding")
             period = int(folding.ideal_ii_cycles) if folding else 0
+        t1 = time.time()
         plan, info = size_fifos_by_simulation(core, instances, work, period, log=log)
         shutil.rmtree(work / "rtl", ignore_errors=True)
-        sizing = {"method": "simulation (max occupancy + 25 % + 2 beats)", **info}
+        sizing = {"method": "simulation (max occupancy + 25 % + 2 beats)", **info,
+                  "frames_rule": "ceil(measured latency / period) + 1 (pipeline fill) + 2, at least "
+                                 f"{SIZING_FRAMES} (rerun with more when the pipeline holds more)"}
+        seconds.update(info.pop("seconds"))
+        seconds["fifo_sizing"] = round(time.time() - t1, 2)
+        sizing.pop("seconds", None)
     elif fifo_sizing != "analytical":
         raise ValueError(f"fifo_sizing {fifo_sizing!r}: use 'simulation' or 'analytical'")
+    t2 = time.time()
     manifest = write_rtl(core, instances, Path(out_dir), plan)
+    seconds["write_rtl"] = round(time.time() - t2, 2)
     manifest["fifo_sizing"] = sizing
+    manifest["stage_seconds"] = seconds
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

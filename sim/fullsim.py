@@ -22,6 +22,7 @@ from tsmfpga.core.graph import apply_output_affine, hw_core, load_model, output_
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.core.streams import clip_starts
 from tsmfpga.sim import harness
+from tsmfpga.sim.latency import isolated_clips, split_warmup, steady_clips
 from tsmfpga.sim.multistream import run_streams_sim
 from tsmfpga.sim.taps import compare_taps
 
@@ -62,10 +63,14 @@ class SimConfig:
     streams: int | None = None
     #: output folder (default DIR/sim)
     out: Path | None = None
+    #: compiled simulator models, one folder per key (RTL, testbench, flags, toolchain); default
+    #: DIR/sim_cache: a second sim of the same build (any --out) does not recompile
+    build_cache: Path | None = None
 
     def __post_init__(self):
         self.build_dir = Path(self.build_dir)
         self.out = Path(self.out) if self.out else self.build_dir / "sim"
+        self.build_cache = Path(self.build_cache) if self.build_cache else self.build_dir / "sim_cache"
         for name in ("inputs", "labels"):
             v = getattr(self, name)
             setattr(self, name, Path(v) if v is not None else None)
@@ -132,25 +137,6 @@ def _codes(cfg: SimConfig, report: dict, golden, hw_input: HwInput, frames: int,
 MIN_TIMING_FRAMES = 24
 
 
-def split_warmup(latencies: list[int], period: int) -> tuple[int, bool, int]:
-    """Warm-up frames, derived from the measured sequence: the frames before the latency reached
-    the value it keeps to the end. Returns (warm-up frames, steady?, bound). The latency is fixed
-    when at least half the frames (and 2) keep the final value and the warm-up either ends within
-    ``bound`` = ceil(max latency / period) + 1 frames (the pipeline's fill: the frames in flight
-    when a frame enters, plus that one) or rises monotonically to the final value (the FIFOs in
-    front of a stage marginally slower than the period filling up: each frame waits a little
-    longer than the one before until they are full). Anything else is not a fixed latency."""
-    if not latencies:
-        return 0, False, 0
-    bound = -(-max(latencies) // max(period, 1)) + 1
-    k = len(latencies)
-    while k > 0 and latencies[k - 1] == latencies[-1]:
-        k -= 1
-    steady = len(latencies) - k
-    filling = all(a <= b for a, b in zip(latencies[:k], latencies[1:k + 1]))
-    return k, (k <= bound or filling) and steady >= max(2, len(latencies) // 2), bound
-
-
 def _stats(values) -> dict:
     a = np.asarray(values, dtype=np.int64)
     return {"min": int(a.min()), "max": int(a.max()), "mean": float(a.mean())} if a.size else {}
@@ -187,15 +173,18 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
 
     # expected: the integer HW graph executed in Python, clip by clip with state
     log(f"[sim] Python execution of the HW graph on {n_clips} clip(s) x {t_frames} frame(s) ...")
+    stages: dict[str, float] = {}
     t0 = time.time()
     expected = run_clips(core, codes, prepare=hw_frame).astype(np.int64)
-    t_pyexec = time.time() - t0
+    t_pyexec = stages["python_exec"] = round(time.time() - t0, 2)
     # stimulus: frames in the HW layout, clip start on each clip's first frame
     flat = np.stack([hw_frame(f).reshape(-1) for clip in codes for f in clip]).astype(np.int64)
     starts = clip_starts(n_clips, t_frames)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "report.json").unlink(missing_ok=True)
-    exe = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, cfg.simulator, log=log)
+    exe = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, cfg.simulator, log=log, cache_dir=cfg.build_cache)
+    build_info = harness.build.last
+    stages["build"] = build_info.seconds
     rtl = (cfg.build_dir / "rtl").resolve()
     log(f"[sim] {cfg.simulator}: {len(flat)} frames ...")
     # generous cycle budget: every frame at 4x the folding's interval, slowed by the random
@@ -206,18 +195,21 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     got, run = harness.stream(exe, rtl, cfg.out, manifest, flat, starts, simulator=cfg.simulator,
                               seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready, max_cycles=budget,
                               burst=cfg.burst)
+    stages["main_run"] = round(run.wall_s, 2)
     n_frames = n_clips * t_frames
     failures: list[str] = []
 
-    def check(name, values, r):
-        """Compare one run's outputs with the HW graph; record every failed check by run."""
-        full = np.full(expected.size, np.iinfo(np.int64).min, dtype=np.int64)
-        full[: min(values.size, expected.size)] = values[: expected.size]
-        full = full.reshape(expected.shape)
-        bad = np.argwhere(full != expected)
-        n_bad = int(len(bad)) + max(0, values.size - expected.size)
+    def check(name, values, r, clips=None):
+        """Compare one run's outputs with the HW graph (its first ``clips`` clips, default all);
+        record every failed check by run."""
+        exp = expected[:clips] if clips is not None else expected
+        full = np.full(exp.size, np.iinfo(np.int64).min, dtype=np.int64)
+        full[: min(values.size, exp.size)] = values[: exp.size]
+        full = full.reshape(exp.shape)
+        bad = np.argwhere(full != exp)
+        n_bad = int(len(bad)) + max(0, values.size - exp.size)
         if n_bad:
-            failures.append(f"{name} run: {n_bad} of {expected.size} values differ from the HW graph")
+            failures.append(f"{name} run: {n_bad} of {exp.size} values differ from the HW graph")
         if r.timeout:
             failures.append(f"{name} run: timeout after {r.cycles} cycles (deadlock or far too slow)")
         if r.bad_tlast:
@@ -235,20 +227,37 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     steady = np.diff(ends_out)[len(ends_out) // 2:] if len(ends_out) > 2 else np.diff(ends_out)
     ii = float(np.mean(steady)) if len(steady) else None
     lat, lat_iso, warmup, period = [], [], [], 0
+    # every frame of the main run has its latency measured (back to back: FIFOs fill, so it grows)
+    lat_b2b = [run.out_end[f] - run.in_start[f] for f in range(n_frames) if f in run.out_end and f in run.in_start]
+    lat_runs = {}
     if cfg.p_valid == 256 and cfg.p_ready == 256 and not cfg.burst[0] and len(steady):
-        # latency as a camera sees it: frames offered at the measured interval, no backpressure
+        # latency as a camera sees it: frames offered at the measured interval, no backpressure;
+        # on as many whole clips as the measurement needs (tsmfpga.sim.latency), not all of them
         period = int(np.max(steady))
-        for name, p in (("steady", period), ("isolated", None)):
-            if p is None:  # one frame in flight at a time: period > the steady latency
-                p = int(max(lat) + period) if lat else 4 * period
-            log(f"[sim] latency run ({name}): frames offered every {p} cycles ...")
-            values, r = harness.stream(exe, rtl, cfg.out, manifest, flat, starts, simulator=cfg.simulator,
-                                       seed=cfg.seed + 1, period=p,
-                                       max_cycles=n_clips * t_frames * (p + ideal) * 4 + 1_000_000)
-            mismatches += check(f"latency ({name})", values, r)[1]
-            per = [r.out_end[f] - r.in_start[f] for f in range(n_frames) if f in r.out_end and f in r.in_start]
+        plan = {"steady": steady_clips(lat_b2b, period, t_frames, n_clips), "isolated": isolated_clips(t_frames, n_clips)}
+        for name in ("steady", "isolated"):
+            # isolated: one frame in flight at a time (period > the steady latency)
+            p = period if name == "steady" else (int(max(lat) + period) if lat else 4 * period)
+            t_run, retried = time.time(), False
+            while True:
+                nc = plan[name]
+                nf = nc * t_frames
+                log(f"[sim] latency run ({name}): {nc} clip(s), frames offered every {p} cycles ...")
+                values, r = harness.stream(exe, rtl, cfg.out, manifest, flat[:nf], starts[:nf], simulator=cfg.simulator,
+                                           seed=cfg.seed + 1, period=p, max_cycles=nf * (p + ideal) * 4 + 1_000_000)
+                per = [r.out_end[f] - r.in_start[f] for f in range(nf) if f in r.out_end and f in r.in_start]
+                if name == "steady":
+                    fill, steady_ok, bound = split_warmup(per, period)
+                    if not steady_ok and nc < n_clips:   # not settled yet: all clips, as before
+                        log(f"[sim] latency not settled within {nf} frames: again on all {n_clips} clips")
+                        plan[name], retried = n_clips, True
+                        continue
+                break
+            mismatches += check(f"latency ({name})", values, r, nc)[1]
+            lat_runs[name] = {"clips": nc, "frames": nf, "period_cycles": p, "retried_on_all_clips": retried,
+                              "wall_s": round(r.wall_s, 2)}
+            stages[f"latency_{name}"] = round(time.time() - t_run, 2)
             if name == "steady":
-                fill, steady_ok, bound = split_warmup(per, period)
                 warmup, lat = per[:fill], per[fill:]
                 if not steady_ok:
                     failures.append(f"latency is not fixed in steady state: the last {len(lat)} of {len(per)} "
@@ -257,12 +266,14 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
             else:
                 lat_iso = per
     else:
-        lat = [run.out_end[f] - run.in_start[f] for f in range(n_frames) if f in run.out_end and f in run.in_start]
+        lat = lat_b2b
     x_prop = None
+    t_stage = time.time()
     if cfg.x_seeds:
         if cfg.simulator != "verilator":
             raise UserFacingError("--x-seeds needs --simulator verilator (random initial values)")
-        exe_x = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, "verilator", log=log, x_unique=True)
+        exe_x = harness.build(cfg.build_dir / "rtl", manifest, cfg.out, "verilator", log=log, x_unique=True,
+                              cache_dir=cfg.build_cache)
         per_seed = {}
         for seed in range(1, cfg.x_seeds + 1):
             log(f"[sim] X propagation: random initial values, seed {seed} ...")
@@ -275,7 +286,9 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                   "build": f"verilator {' '.join(harness.X_UNIQUE_FLAGS)}; run +verilator+seed+N "
                            "+verilator+rand+reset+2 (every uninitialised variable random)",
                   "compared": "every output value vs the integer HW graph (= the main run when it passes)"}
+        stages["x_propagation"] = round(time.time() - t_stage, 2)
     taps = None
+    t_stage = time.time()
     if cfg.taps:
         log(f"[sim] layer taps: clip 0 ({t_frames} frames), every inter-layer stream ...")
         clip0 = [hw_frame(f) for f in codes[0]]
@@ -286,13 +299,16 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         if d is not None:
             failures.append(f"taps: first divergence at layer {d['producer']} (tensor {d['tensor']}) "
                             f"frame {d['frame']} beat {d['beat']}: rtl {d['rtl']} vs expected {d['expected']}")
+        stages["taps"] = round(time.time() - t_stage, 2)
     streams = None
+    t_stage = time.time()
     n_cams = cfg.streams or (manifest.get("streams") or {}).get("streams", 1)
     if n_cams > 1 or manifest.get("streams"):
         streams = run_streams_sim(exe, rtl, cfg.out, manifest, core, codes, hw_frame, n_cams,
                                   simulator=cfg.simulator, seed=cfg.seed, p_valid=cfg.p_valid,
                                   p_ready=cfg.p_ready, ideal=ideal, split_warmup=split_warmup, log=log)
         failures += streams["failures"]
+        stages["streams"] = round(time.time() - t_stage, 2)
     folding = report.get("ideal_ii_cycles")
     clock = float(report.get("clock_mhz") or 100.0)
     got_full, expected, codes = got_full[:n_req], expected[:n_req], codes[:n_req]
@@ -303,6 +319,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     logits = apply_output_affine(model, got_full)
     np.save(cfg.out / "logits.npy", logits)
     accuracy, golden_cmp = None, None
+    t_stage = time.time()
     if cfg.golden:
         log("[sim] QONNX golden on the same clips ...")
         g_logits = run_clips(golden, codes, prepare=lambda f: dequantize(f, hw_input.scale, hw_input.zero_point)[None])
@@ -322,6 +339,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                         "float": acc(f_logits) if f_logits is not None else None, "float_note": f_note,
                         "clips": int(n_req), "labels": "clip consensus (mean of per-frame logits), top-1",
                         "source": "rtl_sim (hw), qonnx (quant), torch (float)"}
+        stages["golden"] = round(time.time() - t_stage, 2)
+    stages["total"] = round(time.time() - t_start, 2)
     result = {
         "stage": "sim",
         "source": "rtl_sim",
@@ -357,6 +376,11 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
                            "percentiles": ({f"p{q}": float(np.percentile(lat, q)) for q in (0, 50, 90, 99, 100)}
                                            if lat and not period else None),
                            "warmup_frames": warmup,
+                           "back_to_back": {**_stats(lat_b2b), "per_frame": lat_b2b,
+                                            "conditions": "main run: every clip back to back (FIFOs fill, "
+                                                          "so it grows); measured on every frame"}
+                           if lat_b2b and period else None,
+                           "runs": lat_runs or None,
                            "steady_frames": [len(warmup), len(warmup) + len(lat) - 1] if lat else None,
                            "isolated": {**_stats(lat_iso), "conditions": "one frame in flight at a time"}
                            if lat_iso else None},
@@ -378,7 +402,11 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "sim_cycles": run.cycles,
         "python_exec_s": round(t_pyexec, 2),
         "seconds": round(time.time() - t_start, 1),
-        "units": {"latency_cycles": "clock cycles (rtl_sim)", "ii_cycles": "clock cycles per frame (rtl_sim)",
+        "stage_seconds": stages,
+        "build": {"simulator": cfg.simulator, "cached": build_info.cached, "seconds": build_info.seconds,
+                  "key": build_info.key, "dir": build_info.dir, "threads": build_info.threads,
+                  "jobs": build_info.jobs, "notes": harness.BUILD_NOTES},
+        "units": {"stage_seconds": "s wall clock per stage (build: 0.x s when cached)","latency_cycles": "clock cycles (rtl_sim)", "ii_cycles": "clock cycles per frame (rtl_sim)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical, from the folding)",
                   "fps": "frames/s at clock_mhz (rtl_sim)", "latency_us": "microseconds at clock_mhz (rtl_sim)",
                   "sim_speed_fps": "simulated frames per wall-clock second on this machine"},
@@ -434,6 +462,9 @@ def summary(r: dict) -> str:
         f"  interval: {r['ii_cycles']} cycles/frame measured vs {r['ideal_ii_cycles']} ideal "
         f"(efficiency {r['efficiency']}) -> {r['fps']} fps",
         f"  simulation speed: {r['sim_speed_fps']} frames/s wall clock ({r['sim_wall_s']} s)",
+        *(["  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stage_seconds"].items())
+           + (" (model from the build cache)" if r.get("build", {}).get("cached") else "")]
+          if r.get("stage_seconds") else []),
         *(f"  FAILED: {f}" for f in r["failures"]),
     ]
     if r.get("taps"):

@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +66,9 @@ def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
                   fifos=[{"tensor": t, "instance": fifo_instance(t)} for t in manifest["fifos"]])
 
 
-def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str) -> str:
-    h = hashlib.sha256(simulator.encode() + tb.encode())
+def _digest(rtl_dir: Path, files: list[str], tb: str, simulator: str, toolchain: str = "",
+            flags: tuple[str, ...] = ()) -> str:
+    h = hashlib.sha256(simulator.encode() + tb.encode() + toolchain.encode() + " ".join(flags).encode())
     # HDL only: data files ($readmemh ROMs) are read when the simulation starts, not built in
     for f in sorted(p.name for p in rtl_dir.iterdir() if p.is_file() and p.suffix in HDL_SUFFIXES):
         h.update(f.encode() + (rtl_dir / f).read_bytes())
@@ -80,23 +82,76 @@ HDL_SUFFIXES = (".sv", ".v", ".svh", ".vh")
 #: variable becomes a value drawn at run time (``+verilator+seed+N +verilator+rand+reset+2``)
 X_UNIQUE_FLAGS = ("--x-assign", "unique", "--x-initial", "unique")
 
+#: Verilator model threads (``--threads``). Measured on the reference design (2 loaded cores):
+#: see :data:`BUILD_NOTES`; 1 is faster for our testbench-driven streaming designs.
+SIM_THREADS = 1
+
+BUILD_NOTES = ("Verilator --threads 1 vs 2 and C++ build -j 1 vs 2 measured on the reference "
+               "design; the faster setting is the default (see the sim report's build record)")
+
+_TOOL_MEMO: dict[str, str] = {}
+
+
+def toolchain_id(simulator: str) -> str:
+    """Version string of the simulator (and the C++ compiler Verilator builds with): part of the
+    build cache key, so a toolchain update rebuilds."""
+    if simulator not in _TOOL_MEMO:
+        cmds = ([["verilator", "--version"], [os.environ.get("CXX", "c++"), "--version"]]
+                if simulator == "verilator" else [["iverilog", "-V"]])
+        parts = []
+        for cmd in cmds:
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+                parts.append((proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr) else "")
+            except (OSError, subprocess.TimeoutExpired):
+                parts.append(f"{cmd[0]}: unavailable")
+        _TOOL_MEMO[simulator] = " | ".join(parts)
+    return _TOOL_MEMO[simulator]
+
+
+@dataclass
+class BuildInfo:
+    """What the last :func:`build` did (``build.last``): cached or compiled, and its wall time."""
+    cached: bool
+    seconds: float
+    key: str
+    dir: str
+    threads: int
+    jobs: int
+
 
 def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator", log=print,
-          monitor_fifos: bool = False, x_unique: bool = False) -> Path:
-    """Compile the testbench + stitched top; cached by the content of the RTL folder.
+          monitor_fifos: bool = False, x_unique: bool = False, cache_dir: Path | None = None,
+          threads: int | None = None, jobs: int | None = None) -> Path:
+    """Compile the testbench + stitched top; cached by the content of the RTL folder (HDL files),
+    the testbench, the build flags and the toolchain version. ``cache_dir``: where compiled
+    models are kept, one folder per key (default ``work``: one model per simulator there), so a
+    second build with the same key anywhere returns the cached executable without compiling.
     ``x_unique`` (Verilator): the X-propagation build (:data:`X_UNIQUE_FLAGS`); run it with
-    ``run(..., x_seed=N)``."""
+    ``run(..., x_seed=N)``. ``threads``: Verilator model threads (default :data:`SIM_THREADS`);
+    ``jobs``: parallel C++ compile jobs (default: the CPUs). ``build.last`` holds a
+    :class:`BuildInfo` of the call."""
+    t0 = time.time()
     toolenv.prepare_sim_env()
     rtl_dir, work = Path(rtl_dir).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     tb = render_tb(manifest, monitor_fifos)
     if x_unique and simulator != "verilator":
         raise HarnessError("the X-propagation build (random initial values) needs --simulator verilator")
-    key = _digest(rtl_dir, manifest["files"], tb, simulator + ("-x" if x_unique else ""))
-    bdir = work / f"build_{simulator}{'_x' if x_unique else ''}"
+    threads = SIM_THREADS if threads is None else max(1, int(threads))
+    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    flags = ((*X_UNIQUE_FLAGS,) if x_unique else ()) + (("--threads", str(threads)) if threads > 1 else ())
+    key = _digest(rtl_dir, manifest["files"], tb, simulator + ("-x" if x_unique else ""),
+                  toolchain_id(simulator), flags)
+    if cache_dir is None:
+        bdir = work / f"build_{simulator}{'_x' if x_unique else ''}"
+    else:
+        bdir = Path(cache_dir).resolve() / f"{simulator}_{key}"
     stamp = bdir / "digest"
     exe = bdir / (f"V{TB}" if simulator == "verilator" else f"{TB}.vvp")
     if stamp.is_file() and stamp.read_text() == key and exe.is_file():
+        build.last = BuildInfo(True, round(time.time() - t0, 2), key, str(bdir), threads, jobs)
+        log(f"[sim] {simulator} model of {manifest['top']} from the build cache ({bdir})")
         return exe
     shutil.rmtree(bdir, ignore_errors=True)
     bdir.mkdir(parents=True)
@@ -105,7 +160,7 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
     if simulator == "verilator":
         cmd = ["verilator", "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                "-Wno-MULTIDRIVEN", "--top-module", TB, "--Mdir", str(bdir / "obj"), "-o", str(exe),
-               "-j", str(max(1, os.cpu_count() or 1)), "-DVERILATOR", *(X_UNIQUE_FLAGS if x_unique else ()), *srcs]
+               "-j", str(jobs), "-DVERILATOR", *flags, *srcs]
     elif simulator == "icarus":
         if not shutil.which("iverilog"):
             raise HarnessError("iverilog not found: run `make setup` (installs Debian iverilog)")
@@ -123,8 +178,15 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
                     "SystemVerilog packages and constructs it rejects); simulate this design with "
                     "--simulator verilator")
         raise HarnessError(f"{simulator} build failed:\n{tail}{hint}")
+    if simulator == "verilator":   # the C++ objects are not needed to run: keep the cache small
+        shutil.rmtree(bdir / "obj", ignore_errors=True)
     stamp.write_text(key)
+    build.last = BuildInfo(False, round(time.time() - t0, 2), key, str(bdir), threads, jobs)
+    log(f"[sim] built in {build.last.seconds:.1f} s")
     return exe
+
+
+build.last = None
 
 
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
@@ -136,8 +198,6 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     ids, for a multi-stream top only (its testbench reads them; :attr:`SimRun.out_dest`).
     ``burst`` = (on, off): the input offers beats, and the output accepts them, only in on-windows
     of every on + off cycles (a bursty DMA; the output window is shifted by on/2 cycles)."""
-    import time
-
     work = Path(work).resolve()
     digits = -(-in_w // 4)
     fin, fout, fev = work / "in_beats.hex", work / "out_beats.hex", work / "events.txt"
