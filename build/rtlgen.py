@@ -19,7 +19,7 @@ from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.graph import hw_core
 from tsmfpga.core.records import get_meta
 from tsmfpga.core.streams import clip_starts
-from tsmfpga.hw.fifos import addr_width_for, analytical_depths
+from tsmfpga.hw.fifos import DEFAULT_ADDR_WIDTH, addr_width_for, analytical_depths, reconvergent_edges
 from tsmfpga.hw.ops import build_instances
 from tsmfpga.hw.stitch import edges, write_rtl
 from tsmfpga.sim import harness
@@ -46,15 +46,22 @@ def sizing_frames(latencies: list[int], period: int) -> int:
 
 
 def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, period: int,
-                             log=print, frames_n: int = SIZING_FRAMES) -> tuple[dict, dict]:
+                             log=print, frames_n: int = SIZING_FRAMES, fixed: dict | None = None) -> tuple[dict, dict]:
     """FINN-style FIFO sizing: every FIFO one frame deep (capped), frames offered every
     ``period`` cycles (the folding's ideal interval: a FIFO upstream of a stage slower than that
     would fill up, so the measured depths are the ones the target rate needs), no output
     backpressure (timing does not depend on the data); the maximum occupancy of each FIFO is
-    measured and depth = maximum + 25 % + 2 beats. Returns (plan, info)."""
+    measured and depth = maximum + 25 % + 2 beats. Returns (plan, info).
+
+    A FIFO in a plain chain (outside every fork -> join region, :func:`reconvergent_edges`) that
+    fills up to the cap only shows a producer running ahead of a slower consumer (e.g. a sliding
+    window feeding a deeply folded MVAU): it needs no depth, so the run is repeated with such
+    FIFOs at their analytical depth (``fixed``), as they will be built. A FIFO between a fork and
+    its join that fills up stays an error (its depth decides whether the design deadlocks)."""
     t0 = time.time()
     big = {e.tensor: min(SIZING_MAX_ADDR_WIDTH, addr_width_for(e.frame_beats + 2))
            for e in edges(core, instances) if e.dst is not None}
+    big.update(fixed or {})
     manifest = write_rtl(core, instances, work / "rtl", big)
     t_rtl = time.time() - t0
     exe = harness.build(work / "rtl", manifest, work, "verilator", log=log, monitor_fifos=True)
@@ -73,7 +80,14 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
             break
         log(f"[compile] the pipeline holds more frames than the sizing run streamed: again with {need}")
         frames_n = need
-    capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1}
+    capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1 and t not in (fixed or {})}
+    chain = sorted(t for t in capped if t not in reconvergent_edges(core))
+    if chain and not run.timeout and len(chain) == len(capped):
+        log(f"[compile] FIFO sizing: {len(chain)} chain FIFO(s) filled up (a producer running ahead of a "
+            f"slower consumer): again with them at their analytical depth")
+        plan0 = analytical_depths(core)
+        again = {**(fixed or {}), **{t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in chain}}
+        return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=again)
     if capped:   # a full FIFO during sizing: its measured occupancy is a lower bound, not a depth
         raise SizingCapError(
             f"FIFO sizing: {len(capped)} FIFO(s) filled up to their sizing capacity ({sorted(capped.items())[:5]} "
@@ -82,9 +96,11 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     if run.timeout or not run.fifo_max:
         raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
     plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
+    plan.update(fixed or {})
     ends = [run.out_end[f] for f in sorted(run.out_end)]
     info = {"measured_max_occupancy": run.fifo_max, "frames": frames_n, "frame_period_cycles": period,
             "sizing_capacity_beats": {t: (1 << a) + 1 for t, a in big.items()}, "hit_capacity": False,
+            "chain_fifos_at_analytical_depth": sorted(fixed or {}),
             "output_interval_cycles_last": (ends[-1] - ends[-2]) if len(ends) > 1 else None,
             "source": "rtl_sim (verilator)",
             "seconds": {"sizing_rtl": round(t_rtl, 2), "sizing_build": built.seconds,

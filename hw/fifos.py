@@ -68,3 +68,46 @@ def analytical_depths(model) -> dict[str, int]:
     for t, beats in shortcut_edges(model).items():
         plan[t] = max(plan.get(t, DEFAULT_ADDR_WIDTH), addr_width_for(beats))
     return plan
+
+
+def reconvergent_edges(model) -> set[str]:
+    """Tensors between a fork (a node with several stream outputs) and the join where its
+    branches meet again (the first node reached from two of its outputs): the edges whose depths
+    decide whether a residual block can deadlock. Every other edge sits in a plain chain, where a
+    shallower FIFO only makes a faster producer wait for its consumer."""
+    def dyn_inputs(n):
+        return [t for t in n.input if model.get_initializer(t) is None]
+
+    def downstream(tensor) -> set[str]:
+        seen, todo = set(), [tensor]
+        while todo:
+            for c in model.find_consumers(todo.pop()) or []:
+                if c.name not in seen:
+                    seen.add(c.name)
+                    todo.extend(c.output)
+        return seen
+
+    def upstream(node) -> set[str]:
+        seen, todo = set(), list(dyn_inputs(node))
+        while todo:
+            p = model.find_producer(todo.pop())
+            if p is not None and p.name not in seen:
+                seen.add(p.name)
+                todo.extend(dyn_inputs(p))
+        return seen
+
+    by_name = {n.name: n for n in model.graph.node}
+    result: set[str] = set()
+    for fork in model.graph.node:
+        if len(fork.output) < 2:
+            continue
+        reach = [downstream(o) for o in fork.output]
+        met = {n for i, a in enumerate(reach) for b in reach[i + 1:] for n in a & b}
+        # the join: a meeting node no other meeting node precedes
+        joins = [n for n in met if not (upstream(by_name[n]) & met)]
+        for j in joins:
+            before = upstream(by_name[j])
+            between = {j} | (set().union(*reach) & before)
+            for n in between:
+                result.update(dyn_inputs(by_name[n]))
+    return result
