@@ -146,3 +146,46 @@ def test_golden_layouts(case, golden):
         tw = golden.threshold_words(p, t)
         assert golden.unpack(tw[g], p.pe * p.nsteps, p.t_bits, True)[q * p.nsteps + p.nsteps - 1] == \
             t[g * p.pe + q, p.nsteps - 1]
+
+
+def _yosys(p, w, t, mac_impl, ram_style, work):
+    """yosys synth_xilinx of one vvau with case data (a wrapper passes the string parameters)."""
+    from tsmfpga.hw.resources import YOSYS_DEFINES
+    from tsmfpga.hw.synth import yosys_estimate
+
+    import golden_vvau as golden
+
+    work.mkdir(parents=True, exist_ok=True)
+    wf, tf = golden.write_memories(p, w, t, work)
+    params = {**p.rtl_parameters(wf.name, tf.name if tf else None, mac_impl), "RAM_STYLE": f'"{ram_style}"'}
+    plist = ", ".join(f".{k}({v})" for k, v in params.items())
+    (work / "wrap.sv").write_text(
+        f"module wrap (input wire clk, input wire rst, input wire [{p.pe * p.in_bits - 1}:0] s_axis_tdata,\n"
+        "  input wire s_axis_tvalid, output wire s_axis_tready,\n"
+        f"  output wire [{p.pe * p.out_width - 1}:0] m_axis_tdata, output wire m_axis_tvalid,\n"
+        "  input wire m_axis_tready);\n"
+        f"  vvau #({plist}) u (.clk(clk), .rst(rst), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),\n"
+        "    .s_axis_tready(s_axis_tready), .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),\n"
+        "    .m_axis_tready(m_axis_tready));\nendmodule\n")
+    data = [f for f in (wf, tf) if f]
+    r = yosys_estimate("wrap", [rtl_source("vvau.sv"), work / "wrap.sv"], work / "y", data_files=data,
+                       defines=YOSYS_DEFINES)["total"]
+    print("vvau yosys", mac_impl, ram_style, {k: r.get(k) for k in ("LUT", "LUT_memory", "FF", "RAMB18", "RAMB36", "DSP")})
+    return r
+
+
+@pytest.mark.slow
+def test_yosys_vvau_mac_impl_and_ram_style(golden, tmp_path):
+    """The declared decisions move the resources the owner's estimate says (yosys synth_xilinx):
+    MAC_IMPL "dsp" = one DSP48E1 per lane (PE), "lut" = none; a "distributed" weight ROM uses no
+    block RAM. Case: 64 channels, PE 4 (a weight ROM of NF*KERNEL = 144 words)."""
+    p = golden.VvauParams(channels=64, pe=4, kernel=9, in_bits=4, in_signed=False, w_bits=4, w_signed=True,
+                          nsteps=15, out_bits=4)
+    rng = np.random.default_rng(3)
+    w = golden.make_weights(p, rng)
+    t = golden.make_thresholds(p, rng, w)
+    dsp = _yosys(p, w, t, "dsp", "block", tmp_path / "dsp")
+    lut = _yosys(p, w, t, "lut", "distributed", tmp_path / "lut")
+    assert dsp["DSP"] == p.pe and lut["DSP"] == 0
+    assert lut["LUT"] > dsp["LUT"]
+    assert lut["RAMB18"] + lut["RAMB36"] == 0
