@@ -86,7 +86,17 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
         log(f"[compile] FIFO sizing: {len(chain)} chain FIFO(s) filled up (a producer running ahead of a "
             f"slower consumer): again with them at their analytical depth")
         plan0 = analytical_depths(core)
-        again = {**(fixed or {}), **{t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in chain}}
+        region = reconvergent_edges(core)
+        upstream = set(chain)   # the chain edges before a filled one would fill next: all at once
+        for t in chain:
+            prod = core.find_producer(t)
+            while prod is not None:
+                dyn = [i for i in prod.input if core.get_initializer(i) is None]
+                if len(dyn) != 1 or dyn[0] in region or core.find_producer(dyn[0]) is None:
+                    break
+                upstream.add(dyn[0])
+                prod = core.find_producer(dyn[0])
+        again = {**(fixed or {}), **{t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in upstream if t in big}}
         return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=again)
     if capped:   # a full FIFO during sizing: its measured occupancy is a lower bound, not a depth
         raise SizingCapError(
