@@ -165,5 +165,6 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         "workers": est.get("workers", 1),
         "stage_seconds": est.get("stage_seconds"),
         "yosys_seconds": est["seconds"],
+        "yosys_cpu_seconds": est.get("cpu_seconds"),
         "seconds": round(time.time() - t0, 1),
     }

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -211,6 +212,7 @@ def yosys_estimate_modules(
     (directory, hits, misses, unique modules, instances whose figures came from the cache),
     ``workers`` and ``stage_seconds``. ``cache_dir`` None: no cache (everything synthesized)."""
     t0 = time.time()
+    cpu0 = _child_cpu()
     workdir = Path(workdir)
     cache_dir = Path(cache_dir) if cache_dir is not None else None
     workers = max(1, int(workers or default_workers()))
@@ -299,4 +301,11 @@ def yosys_estimate_modules(
         "stage_seconds": {"elaborate": round(t_elab, 1), "synthesize": round(t_synth, 1),
                           "per_job": {jobs[k][0]: s for k, s in synth_s.items()}},
         "seconds": round(time.time() - t0, 1),
+        # yosys CPU time (all jobs; on a shared machine a steadier figure than the wall time)
+        "cpu_seconds": round(_child_cpu() - cpu0, 1),
     }
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
