@@ -104,7 +104,7 @@ def test_build_cache_hit_and_miss(tmp_path):
 
 @pytest.mark.slow   # the session's small-TSM compile + two sims
 def test_stage_seconds_in_reports_and_second_sim_is_cached(tsm_build, tmp_path):
-    from model_zoo import run_cli
+    from tsmfpga.sim.fullsim import SimConfig, run_sim, summary
 
     out, _ = tsm_build
     rep = json.loads((out / "report.json").read_text())
@@ -113,10 +113,12 @@ def test_stage_seconds_in_reports_and_second_sim_is_cached(tsm_build, tmp_path):
     assert {"rtl.fifo_sizing", "rtl.sizing_build", "rtl.sizing_sim", "rtl.write_rtl"} <= set(st)
     runs = []
     for i in range(2):
-        proc = run_cli("sim", str(out), "--clips", "2", "--no-golden", "--no-taps", "--out", str(tmp_path / f"s{i}"))
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        runs.append(json.loads((tmp_path / f"s{i}" / "report.json").read_text()))
-        assert "stages (s):" in proc.stdout
+        r = run_sim(SimConfig(build_dir=out, clips=2, golden=False, taps=False, out=tmp_path / f"s{i}"),
+                    log=lambda s: None)
+        assert r["passed"], r["failures"]
+        assert r == json.loads((tmp_path / f"s{i}" / "report.json").read_text())
+        assert "stages (s):" in summary(r)
+        runs.append(r)
     for r in runs:
         assert {"python_exec", "build", "main_run", "latency_steady", "latency_isolated", "total"} <= set(r["stage_seconds"])
         assert all(v >= 0 for v in r["stage_seconds"].values())
