@@ -98,7 +98,7 @@ def export_bnn_pynq(name: str, path, seed: int = 0, calib_batches: int = 4):
 
 
 #: layers under test of :func:`make_dw_cnn` (issue #12: strided and depthwise convs in hardware)
-DW_KINDS = ("conv_s2", "dw_s1", "dw_s2")
+DW_KINDS = ("conv_s2", "dw_s1", "dw_s2", "dw_signed")
 
 
 def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
@@ -106,8 +106,9 @@ def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
     UINT8 input -> conv 3x3 (1 -> C, pad 1) -> BN -> ReLU4 -> LAYER -> BN -> ReLU4 -> FC.
 
     ``kind``: "conv_s2" a regular 3x3 conv with stride 2 (C -> C), "dw_s1" a depthwise 3x3
-    stride 1 and "dw_s2" a depthwise 3x3 stride 2 (groups = C), both depthwise ones with
-    per-channel weight scales (weight_scaling_per_output_channel=True); all padded by 1.
+    stride 1 and "dw_s2" a depthwise 3x3 stride 2 (groups = C), the depthwise ones with
+    per-channel weight scales (weight_scaling_per_output_channel=True); "dw_signed" the depthwise
+    stride 1 fed by a signed 4-bit QuantHardTanh instead of the first ReLU; all padded by 1.
     Returns (module in eval mode with calibrated BN statistics, input shape (1, size, size))."""
     import torch
     import torch.nn as nn
@@ -117,7 +118,7 @@ def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
     if kind not in DW_KINDS:
         raise ValueError(f"kind {kind!r} not in {DW_KINDS}")
     torch.manual_seed(0)
-    stride = 1 if kind == "dw_s1" else 2
+    stride = 1 if kind in ("dw_s1", "dw_signed") else 2
     groups = 1 if kind == "conv_s2" else channels
     out_size = (size + 2 - 3) // stride + 1
 
@@ -127,7 +128,8 @@ def make_dw_cnn(kind: str, channels: int = 8, size: int = 8):
             self.inp = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
             self.conv1 = qnn.QuantConv2d(1, channels, 3, padding=1, bias=False, weight_bit_width=4)
             self.bn1 = nn.BatchNorm2d(channels)
-            self.act1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+            self.act1 = (qnn.QuantHardTanh(bit_width=4, max_val=1.0, min_val=-1.0, return_quant_tensor=True)
+                         if kind == "dw_signed" else qnn.QuantReLU(bit_width=4, return_quant_tensor=True))
             self.conv2 = qnn.QuantConv2d(channels, channels, 3, stride=stride, padding=1, groups=groups,
                                          bias=False, weight_bit_width=4,
                                          weight_scaling_per_output_channel=groups > 1)

@@ -1,6 +1,6 @@
 """Depthwise and strided convs (issue #12): small Brevitas CNNs (tests/model_zoo.make_dw_cnn) with
 (a) a stride-2 regular 3x3 conv, (b) a depthwise 3x3 stride 1, (c) a depthwise 3x3 stride 2 with
-per-channel weight scales, and a MobileNetV2-style inverted residual block
+per-channel weight scales, (d) a depthwise conv on signed (INT4 HardTanh) activations, and a MobileNetV2-style inverted residual block
 (model_zoo.make_inverted_residual), compiled with the real flow: the depthwise convs become
 depthwise SWG + VVAU (hw/ops/vvau.py, hw/rtl/vvau.sv), the HW graph in Python is bit-exact with
 the QONNX golden, and the stitched RTL simulated with Verilator is bit-exact with the HW graph
@@ -45,7 +45,7 @@ def _folded(out):
 
 
 #: (kind, target fps) of the compiled cases: dw_s2 at a target that folds the VVAU to PE 2 < C
-CASES = {"conv_s2": None, "dw_s1": None, "dw_s2": 160_000.0, "inverted_residual": None}
+CASES = {"conv_s2": None, "dw_s1": None, "dw_s2": 160_000.0, "dw_signed": None, "inverted_residual": None}
 
 
 # ----------------------------------------------------------------------------- fast tier
@@ -164,6 +164,12 @@ def test_compile_and_stitched_rtl_bit_exact(kind, tmp_path):
         assert "VVAU" not in ops and ops.get("MVAU", 0) >= 3
     else:
         assert ops.get("VVAU") == 1, ops
+    if kind == "dw_signed":  # the VVAU really takes signed activations
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        hw = ModelWrapper(str(out / "model_hw.onnx"))
+        vvau = next(n for n in hw.graph.node if n.op_type == "VVAU")
+        assert hw.get_tensor_datatype(vvau.input[0]).signed()
     if kind == "inverted_residual":
         assert {"DuplicateStreams", "ElementwiseAdd"} <= set(ops), ops
     proc = run_cli("sim", str(out), "--clips", "6")
