@@ -102,7 +102,7 @@ def train_eval(mode: str, data: dict, classes: int, epochs: int, seed: int, batc
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
         log(f"  [{mode}] epoch {ep + 1}/{epochs} loss {tot / len(ytr):.3f} ({time.time() - t0:.0f} s)")
     net.eval()
     out = {}
@@ -146,6 +146,7 @@ def main(argv=None) -> None:
     ap.add_argument("--time-gen", type=int, default=0, help="time generating this many clips first")
     ap.add_argument("--override", default="{}", help="JSON overrides of the generator config")
     ap.add_argument("--out", default="out/probe_camera")
+    ap.add_argument("--data-dir", default=None, help="clip cache folder (default OUT/data)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -168,14 +169,15 @@ def main(argv=None) -> None:
         cfg = camera.CameraAlarmConfig(**{"T": args.frames, "size": args.size, **over})
         kind, classes, pairs = "camera_alarm", 2, ()
     t0 = time.time()
-    sets = {s: synthetic.load_or_make(kind, n, s, args.seed, cfg, out / "data")
+    data_dir = Path(args.data_dir) if args.data_dir else out / "data"
+    sets = {s: synthetic.load_or_make(kind, n, s, args.seed, cfg, data_dir)
             for s, n in (("train", args.train), ("val", args.val), ("test", args.test))}
     report["data_seconds"] = round(time.time() - t0, 1)
-    log(f"data: {report['data_seconds']} s (cached in {out / 'data'})")
+    log(f"data: {report['data_seconds']} s (cached in {data_dir})")
     synthetic.save_montage(sets["train"], out / f"montage_{args.task}.png", per_class=2 if kind == "camera" else 4,
                            scenario_names=camera.CAMERA_ALARM_SCENARIOS)
     results = {}
-    for mode in args.models.split(","):
+    for mode in [m for m in args.models.split(",") if m]:
         data = {s: (prepare(cs.x, args.input, mode), torch.from_numpy(cs.y)) for s, cs in sets.items()}
         res = train_eval(mode, data, classes, args.epochs, args.seed, args.batch, args.lr, log)
         results[mode] = summarise(args.task, res, data, pairs)

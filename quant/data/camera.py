@@ -85,7 +85,7 @@ class CameraConfig(CameraSceneConfig):
 
     target_height_range: tuple[float, float] = (0.5, 0.68)  # target's standing height
     target_foot_range: tuple[float, float] = (0.86, 0.97)  # target's foot row
-    target_contrast: float = 0.35  # min RGB distance of the target's clothes from the mean background
+    target_contrast: float = 0.45  # min RGB distance of the target's clothes from the mean background
     walk_speed_range: tuple[float, float] = (0.02, 0.045)  # walking speed per frame
     approach_start_range: tuple[float, float] = (0.34, 0.42)  # height at the far end of approach / leave
     approach_ratio_range: tuple[float, float] = (1.5, 2.0)  # height ratio near / far
@@ -243,9 +243,9 @@ def _finish(rng, cfg: CameraSceneConfig, clip: np.ndarray) -> tuple[np.ndarray, 
 def _camera_clip(label: int, rng, cfg: CameraConfig) -> tuple[np.ndarray, int, bool]:
     """One clip (T, 3, S, S) uint8 of class ``label``, plus (distractors, occluded)."""
     S, T = cfg.size, cfg.T
-    bg, _ = R.background(rng, S, rng.uniform(0.35, 0.6) * S, shelves=rng.uniform() < 0.5)
+    bg, _ = R.background(rng, S, rng.uniform(0.35, 0.6) * S, shelves=rng.uniform() < 0.35)
     clip = np.broadcast_to(bg, (T, 3, S, S)).copy()
-    n_dis = _distractors(rng, cfg, clip, ("walk", "walk", "idle", "raise_arm", "bend_down"))
+    n_dis = _distractors(rng, cfg, clip, ("walk", "walk", "idle"))
     action = _ACTIONS[label // 2]
     h = rng.uniform(*cfg.target_height_range) * S
     fy = rng.uniform(*cfg.target_foot_range) * S
@@ -316,7 +316,7 @@ def _alarm_clip(scenario: str, rng, cfg: CameraAlarmConfig) -> tuple[np.ndarray,
     x0, x1 = int(np.floor(ix - half - 1)), int(np.ceil(ix + half + 2))
     bg[:, max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = shelves.back[:, None, None]
     clip = np.broadcast_to(bg, (T, 3, S, S)).copy()
-    n_dis = _distractors(rng, cfg, clip, ("walk", "walk", "idle", "raise_arm"))
+    n_dis = _distractors(rng, cfg, clip, ("walk", "walk", "idle"))
 
     idle = getattr(p, arm).copy()
     a_shelf = float(R.reach_angle(sh, shelf_pt))

@@ -33,6 +33,12 @@ def _colour(rng: np.random.Generator, lo: float = 0.1, hi: float = 0.9) -> np.nd
     return rng.uniform(lo, hi, 3).astype(F32)
 
 
+def _muted(rng: np.random.Generator, lo: float = 0.2, hi: float = 0.85, sat: float = 0.35) -> np.ndarray:
+    """A desaturated colour (walls, floors: shop interiors are muted, people are not)."""
+    c = _colour(rng, lo, hi)
+    return (c.mean() + F32(sat) * (c - c.mean())).astype(F32)
+
+
 def floor_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """Floor tiles (checker of two colours with grout lines) or mottled noise, (3, S, S)."""
     r = np.arange(size, dtype=F32)
@@ -41,19 +47,19 @@ def floor_texture(rng: np.random.Generator, size: int) -> np.ndarray:
         oy, ox = rng.uniform(0, p, 2)
         cy, cx = np.floor((r + oy) / p), np.floor((r + ox) / p)
         check = ((cy[:, None] + cx[None, :]) % 2).astype(F32)
-        c1 = _colour(rng, 0.15, 0.85)
+        c1 = _muted(rng)
         c2 = np.clip(c1 * rng.uniform(0.75, 1.25, 3), 0, 1).astype(F32)  # tiles: moderate contrast
         img = c1[:, None, None] * (1 - check) + c2[:, None, None] * check
         grout = (((r + oy) % p) < 1.0)[:, None] | (((r + ox) % p) < 1.0)[None, :]
         img = np.where(grout[None], c1[:, None, None] * F32(rng.uniform(0.6, 0.85)), img)
     else:
-        img = _colour(rng)[:, None, None] * (0.75 + 0.5 * smooth_noise(rng, size, int(rng.integers(4, 12))))
+        img = _muted(rng)[:, None, None] * (0.75 + 0.5 * smooth_noise(rng, size, int(rng.integers(4, 12))))
     return img.astype(F32)
 
 
 def wall_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """Plain wall with large-scale noise, (3, S, S)."""
-    base = _colour(rng, 0.2, 0.9)
+    base = _muted(rng)
     return (base[:, None, None] * (0.8 + 0.3 * smooth_noise(rng, size, int(rng.integers(2, 8))))).astype(F32)
 
 
@@ -70,11 +76,11 @@ class Shelves:
 def shelf_unit(rng: np.random.Generator, img: np.ndarray, top: int, bottom: int, x0: int, x1: int) -> Shelves:
     """Paint a shelf unit (planks + packed product boxes) into ``img`` (3, S, S) in place."""
     S = img.shape[1]
-    back = _colour(rng, 0.05, 0.35)
+    back = _muted(rng, 0.05, 0.35)
     img[:, top:bottom, x0:x1] = back[:, None, None]
     spacing = rng.uniform(0.12, 0.2) * S
     planks = np.arange(top + spacing, bottom, spacing).astype(np.int64)
-    plank_col = _colour(rng, 0.3, 0.9)
+    plank_col = _muted(rng, 0.3, 0.9)
     thick = max(1, int(round(0.02 * S)))
     prev = top
     xs = np.arange(x0, x1)
