@@ -263,6 +263,8 @@ _ADVICE = {
     "Softmax": "leave softmax out of the exported graph (the host applies it)",
     "MatMul": "the layer's input or weights are not quantized: add a quantizer before it",
     "Conv": "the conv's input is not quantized: add an activation quantizer before it",
+    "Im2Col": "the sliding window of a conv whose input is not quantized: add an activation quantizer "
+              "before the conv",
     "Mul": "a float scale could not be absorbed: check that every activation is quantized",
     "Add": "a float bias or residual add could not be absorbed: put both add inputs through one "
            "shared quantizer",

@@ -152,6 +152,45 @@ def test_grouped_conv_is_refused_by_name(tmp_path):
         run_compile(CompileConfig(model_path=path, out=tmp_path / "b"), log=lambda *_: None)
 
 
+def test_unquantized_depthwise_input_gets_depthwise_advice(tmp_path):
+    """A depthwise conv fed by a float BatchNorm output (no activation quantizer): check_mapped
+    names its MatMul as a depthwise conv and says what to add."""
+    import torch
+    import torch.nn as nn
+    from brevitas import nn as qnn
+    from brevitas.export import export_qonnx
+    from brevitas.quant import Uint8ActPerTensorFloat
+
+    from tsmfpga.core.errors import UserFacingError
+    from tsmfpga.flow.compile import run_compile
+    from tsmfpga.flow.config import CompileConfig
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+            self.conv1 = qnn.QuantConv2d(1, 8, 3, padding=1, bias=False, weight_bit_width=4)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.dw = qnn.QuantConv2d(8, 8, 3, padding=1, groups=8, bias=False, weight_bit_width=4)
+            self.act = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+
+        def forward(self, x):
+            return self.act(self.dw(self.bn1(self.conv1(self.inp(x)))))
+
+    torch.manual_seed(0)
+    model = M().train()
+    with torch.no_grad():  # non-trivial BN statistics: the BN stays a float affine op
+        for _ in range(3):
+            model(torch.rand(8, 1, 8, 8))
+    path = tmp_path / "unquantized_dw.onnx"
+    export_qonnx(model.eval(), torch.rand(1, 1, 8, 8), export_path=str(path))
+    with pytest.raises(UserFacingError) as exc:
+        run_compile(CompileConfig(model_path=path, out=tmp_path / "b", stop_step="check_mapped"), log=lambda *_: None)
+    line = next(ln for ln in str(exc.value).splitlines() if "(MatMul)" in ln)
+    assert "depthwise conv" in line and "QuantReLU / QuantIdentity right before it" in line
+    assert "float input tensor" in line
+
+
 # ----------------------------------------------------------------------------- slow tier
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(CASES))
