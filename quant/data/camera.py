@@ -22,6 +22,7 @@ Deterministic in (n, split, seed, cfg); train / val / test draw from disjoint ra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +46,9 @@ CAMERA_ALARM_SCENARIOS: tuple[str, ...] = ("concealed", "returned", "put_back", 
 class CameraSceneConfig:
     """Scene, nuisance and camera knobs shared by both camera tasks (lengths are fractions of
     the frame size ``size`` unless they say px)."""
+
+    #: bump when the generated clips change for the same config (invalidates cached .npz files)
+    GENERATOR_VERSION: ClassVar[int] = 3
 
     T: int = 8  # frames per clip
     size: int = 96  # frame height = width in pixels (>= 32)

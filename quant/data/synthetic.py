@@ -341,10 +341,10 @@ def make_alarm_clips(n: int, split: str, seed: int, cfg: AlarmConfig | None = No
 
 # ---------------------------------------------------------------------------------------- cache
 def _cache_key(kind: str, n: int, split: str, seed: int, cfg) -> str:
-    blob = json.dumps(
-        {"kind": kind, "n": n, "split": split, "seed": seed, "cfg": asdict(cfg), "v": DATASET_VERSION},
-        sort_keys=True,
-    )
+    key = {"kind": kind, "n": n, "split": split, "seed": seed, "cfg": asdict(cfg), "v": DATASET_VERSION}
+    if hasattr(cfg, "GENERATOR_VERSION"):  # generators in other modules (camera) version their own data
+        key["generator_version"] = cfg.GENERATOR_VERSION
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -133,5 +133,9 @@ def test_cache_round_trip_and_montage(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("*.npz"))) == 2 and alarm.x.shape[2] == 3
     with pytest.raises(ValueError, match="camera"):
         syn.load_or_make("camera", 10, "train", 1, None, cache_dir=tmp_path)
+    # a new generator version is a new cache entry even for the same config
+    key = syn._cache_key("camera", 10, "train", 1, cfg)
+    monkeypatch.setattr(CameraConfig, "GENERATOR_VERSION", CameraConfig.GENERATOR_VERSION + 1)
+    assert syn._cache_key("camera", 10, "train", 1, cfg) != key
     png = syn.save_montage(alarm, tmp_path / "m.png", per_class=1, scenario_names=CAMERA_ALARM_SCENARIOS)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
