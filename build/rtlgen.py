@@ -83,8 +83,10 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1 and t not in (fixed or {})}
     chain = sorted(t for t in capped if t not in reconvergent_edges(core))
     if chain and not run.timeout and len(chain) == len(capped):
-        log(f"[compile] FIFO sizing: {len(chain)} chain FIFO(s) filled up (a producer running ahead of a "
-            f"slower consumer): again with them at their analytical depth")
+        names = [f"{getattr(core.find_producer(t), 'name', 'input')} -> "
+                 f"{(core.find_consumers(t) or [None])[0].name if core.find_consumers(t) else 'output'}" for t in chain]
+        log(f"[compile] FIFO sizing: {len(chain)} chain FIFO(s) filled up ({', '.join(names)}: a producer running "
+            f"ahead of a slower consumer): again with them and the chain before them at their analytical depth")
         plan0 = analytical_depths(core)
         region = reconvergent_edges(core)
         upstream = set(chain)   # the chain edges before a filled one would fill next: all at once
@@ -92,9 +94,9 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
             prod = core.find_producer(t)
             while prod is not None:
                 dyn = [i for i in prod.input if core.get_initializer(i) is None]
-                if len(dyn) != 1 or dyn[0] in region or core.find_producer(dyn[0]) is None:
+                if len(dyn) != 1 or dyn[0] in region:
                     break
-                upstream.add(dyn[0])
+                upstream.add(dyn[0])   # up to and including the graph input's FIFO
                 prod = core.find_producer(dyn[0])
         again = {**(fixed or {}), **{t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in upstream if t in big}}
         return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=again)
