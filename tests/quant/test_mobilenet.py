@@ -207,3 +207,35 @@ def test_camera_config():
     macs = count_macs(dataclasses.replace(m, num_classes=10))
     assert 5e6 <= macs <= 10e6, macs
     assert len(make_net(m).shift_points) >= 3
+
+
+@pytest.mark.slow
+def test_stage_runs_the_mobilenet_family(tmp_path):
+    """`tsmfpga qat` end to end with model.family mobilenetv2 (tiny config sizes): both step graphs
+    are exported and agree with torch; the report counts the family's MACs."""
+    import json
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "mb.yaml"
+    cfg.write_text("""seed: 0
+data: {task: motion, train_clips: 64, val_clips: 32, test_clips: 32, frames: 6, size: 32}
+model: {family: mobilenetv2, in_channels: 1, input_size: 32, stem_width: 8, head_width: 16,
+        stages: [[1, 8, 1, 1], [2, 16, 2, 2], [2, 16, 1, 2]]}
+train: {batch_size: 16, float_epochs: 1, tsn_epochs: 1, qat_epochs: 1, calib_batches: 2, bn_recal_batches: 2}
+alarm: {enabled: true, train_clips: 32, val_clips: 32, test_clips: 32, float_epochs: 1, qat_epochs: 1}
+export: {check_clips: 2}
+""")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "tsmfpga", "qat", "--config", str(cfg), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["export"]["argmax_equal"] and report["export"]["max_abs_diff"] < 1e-4
+    mcfg = ModelConfig(**{**report["config"]["model"], "stages": tuple(map(tuple, report["config"]["model"]["stages"])),
+                          "widths": tuple(report["config"]["model"]["widths"]),
+                          "blocks": tuple(report["config"]["model"]["blocks"]), "num_classes": 10})
+    assert report["model"]["macs_per_frame"] == count_macs(mcfg)
+    meta = qexport.read_metadata(out / "model.onnx")
+    assert meta["tsmfpga.model_config"]["family"] == "mobilenetv2"
+    assert len(meta["tsmfpga.states"]) == 1 and (out / "alarm.onnx").is_file()
