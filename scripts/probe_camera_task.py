@@ -115,7 +115,7 @@ def train_eval(mode: str, data: dict, classes: int, epochs: int, seed: int, batc
 
 def summarise(task: str, res: dict, data: dict, pairs) -> dict:
     yv, yt = data["val"][1].numpy(), data["test"][1].numpy()
-    if task == "camera":
+    if task in ("camera", "motion"):
         pred = res["logits"]["test"].argmax(1)
         pair_of = {c: k for k, p in enumerate(pairs) for c in p}
         same_pair = np.array([pair_of[int(a)] == pair_of[int(b)] for a, b in zip(pred, yt)])
@@ -130,7 +130,8 @@ def summarise(task: str, res: dict, data: dict, pairs) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", choices=("camera", "alarm"), default="camera")
+    ap.add_argument("--task", choices=("camera", "alarm", "motion"), default="camera",
+                    help="motion = the 32x32 digit task, for calibrating the probe")
     ap.add_argument("--train", type=int, default=3000, help="training clips")
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--test", type=int, default=1000)
@@ -165,6 +166,9 @@ def main(argv=None) -> None:
     if args.task == "camera":
         cfg = camera.CameraConfig(**{"T": args.frames, "size": args.size, **over})
         kind, classes, pairs = "camera", len(camera.CAMERA_CLASSES), camera.CAMERA_PAIRS
+    elif args.task == "motion":
+        cfg = synthetic.MotionConfig(**{"T": args.frames, "size": args.size, **over})
+        kind, classes, pairs = "motion", len(synthetic.MOTION_CLASSES), synthetic.MOTION_PAIRS
     else:
         cfg = camera.CameraAlarmConfig(**{"T": args.frames, "size": args.size, **over})
         kind, classes, pairs = "camera_alarm", 2, ()
@@ -174,7 +178,7 @@ def main(argv=None) -> None:
             for s, n in (("train", args.train), ("val", args.val), ("test", args.test))}
     report["data_seconds"] = round(time.time() - t0, 1)
     log(f"data: {report['data_seconds']} s (cached in {data_dir})")
-    synthetic.save_montage(sets["train"], out / f"montage_{args.task}.png", per_class=2 if kind == "camera" else 4,
+    synthetic.save_montage(sets["train"], out / f"montage_{args.task}.png", per_class=4 if kind == "camera_alarm" else 2,
                            scenario_names=camera.CAMERA_ALARM_SCENARIOS)
     results = {}
     for mode in [m for m in args.models.split(",") if m]:

@@ -48,22 +48,23 @@ class CameraSceneConfig:
     the frame size ``size`` unless they say px)."""
 
     #: bump when the generated clips change for the same config (invalidates cached .npz files)
-    GENERATOR_VERSION: ClassVar[int] = 3
+    GENERATOR_VERSION: ClassVar[int] = 4
 
     T: int = 8  # frames per clip
     size: int = 96  # frame height = width in pixels (>= 32)
-    action_duration_range: tuple[float, float] = (0.6, 1.0)  # target action length, fraction of T - 1 frames
-    start_jitter: float = 0.15  # up to this fraction of the action may fall before / after the clip
+    action_duration_range: tuple[float, float] = (0.7, 1.0)  # target action length, fraction of T - 1 frames
+    start_jitter: float = 0.1  # up to this fraction of the action may fall before / after the clip
     distractors_range: tuple[int, int] = (0, 2)  # number of background people (min, max)
-    distractor_height_range: tuple[float, float] = (0.16, 0.28)  # their standing height
+    distractor_height_range: tuple[float, float] = (0.14, 0.25)  # their standing height
+    background_contrast: float = 0.45  # scales the background's texture / colour deviations (1 = full)
     distractor_foot_range: tuple[float, float] = (0.5, 0.68)  # their foot row (further back = higher)
-    occluder_prob: float = 0.3  # probability of a pillar / shelf end passing in front
+    occluder_prob: float = 0.25  # probability of a pillar / shelf end passing in front
     occluder_width_range: tuple[float, float] = (0.04, 0.1)  # its width
     occluder_speed_range: tuple[float, float] = (0.01, 0.04)  # its speed per frame
     light_ramp_max: float = 0.25  # global brightness ramp over the clip: +-this fraction
     local_light_max: float = 0.25  # moving light / shadow blob strength: +-this fraction
     flicker: float = 0.03  # per-frame random gain std
-    noise_std: float = 0.03  # gaussian sensor noise std (fraction of full scale)
+    noise_std: float = 0.025  # gaussian sensor noise std (fraction of full scale)
     block: int = 4  # JPEG-like block size (px) of the block artefacts
     block_std: float = 0.015  # std of a random offset per block and channel (0 = no block artefacts)
     jitter_px: int = 1  # camera shake: independent integer shift per frame, px
@@ -79,6 +80,8 @@ class CameraSceneConfig:
             raise ValueError(f"{name}.action_duration_range = {self.action_duration_range}: need 0 < lo <= hi <= 1.5")
         if not 0 <= self.distractors_range[0] <= self.distractors_range[1]:
             raise ValueError(f"{name}.distractors_range = {self.distractors_range}: need 0 <= min <= max")
+        if not 0 <= self.background_contrast <= 2:
+            raise ValueError(f"{name}.background_contrast = {self.background_contrast}: need 0..2 (1 = as drawn)")
         if not 0 <= self.start_jitter < 0.5:
             raise ValueError(f"{name}.start_jitter = {self.start_jitter}: need 0 <= start_jitter < 0.5")
 
@@ -87,9 +90,9 @@ class CameraSceneConfig:
 class CameraConfig(CameraSceneConfig):
     """The 10-class camera motion task (see module docstring)."""
 
-    target_height_range: tuple[float, float] = (0.5, 0.68)  # target's standing height
+    target_height_range: tuple[float, float] = (0.55, 0.72)  # target's standing height
     target_foot_range: tuple[float, float] = (0.86, 0.97)  # target's foot row
-    target_contrast: float = 0.45  # min RGB distance of the target's clothes from the mean background
+    target_contrast: float = 0.5  # min RGB distance of the target's clothes from the mean background
     walk_speed_range: tuple[float, float] = (0.02, 0.045)  # walking speed per frame
     approach_start_range: tuple[float, float] = (0.34, 0.42)  # height at the far end of approach / leave
     approach_ratio_range: tuple[float, float] = (1.5, 2.0)  # height ratio near / far
@@ -106,11 +109,11 @@ class CameraAlarmConfig(CameraSceneConfig):
     positive_fraction: float = 0.2  # fraction of "concealed" clips (exactly round(n * fraction))
     negative_mix: tuple[float, float, float, float] = (0.45, 0.25, 0.15, 0.15)  # returned/put_back/carried/walk
     distractors_range: tuple[int, int] = (0, 2)  # background shoppers (min, max)
-    shopper_height_range: tuple[float, float] = (0.5, 0.62)  # the shopper's standing height
+    shopper_height_range: tuple[float, float] = (0.55, 0.68)  # the shopper's standing height
     shopper_foot_range: tuple[float, float] = (0.86, 0.97)  # the shopper's foot row
-    item_size: float = 0.12  # side of the taken item, fraction of the shopper's height
+    item_size: float = 0.16  # side of the taken item, fraction of the shopper's height
     bag_prob: float = 0.6  # the shopper carries a bag (else the item vanishes under the jacket)
-    target_contrast: float = 0.35  # min RGB distance of the shopper's clothes from the mean background
+    target_contrast: float = 0.5  # min RGB distance of the shopper's clothes from the mean background
 
     def validate(self) -> None:
         super().validate()
@@ -133,6 +136,11 @@ def _progress(rng, cfg: CameraSceneConfig) -> np.ndarray:
     j = cfg.start_jitter * dur
     t0 = rng.uniform(-j, max(-j, (T - 1) - dur + j))
     return np.clip((np.arange(T) - t0) / dur, 0.0, 1.0)
+
+
+def _vivid(rng) -> np.ndarray:
+    """A saturated colour (products / items stand out)."""
+    return rng.permutation(np.array([1.0, rng.uniform(0.1, 0.9), 0.1]))
 
 
 def _smooth(u: np.ndarray) -> np.ndarray:
@@ -205,7 +213,7 @@ def _action(name: str, rng, cfg: CameraSceneConfig, p: R.Pose, walk_speed: float
             p.arm_l = ang
         hand = R.joints(p)["hand_r" if f > 0 else "hand_l"]
         pos = np.where((u < 0.5)[:, None], floor_pt[None], hand)
-        return {"pos": pos, "visible": np.ones(T, bool), "half": half, "colour": rng.uniform(0.1, 1.0, 3)}
+        return {"pos": pos, "visible": np.ones(T, bool), "half": half, "colour": _vivid(rng)}
     else:  # pragma: no cover - guarded by _ACTIONS
         raise ValueError(name)
     return None
@@ -247,7 +255,7 @@ def _finish(rng, cfg: CameraSceneConfig, clip: np.ndarray) -> tuple[np.ndarray, 
 def _camera_clip(label: int, rng, cfg: CameraConfig) -> tuple[np.ndarray, int, bool]:
     """One clip (T, 3, S, S) uint8 of class ``label``, plus (distractors, occluded)."""
     S, T = cfg.size, cfg.T
-    bg, _ = R.background(rng, S, rng.uniform(0.35, 0.6) * S, shelves=rng.uniform() < 0.35)
+    bg, _ = R.background(rng, S, rng.uniform(0.35, 0.6) * S, rng.uniform() < 0.35, cfg.background_contrast)
     clip = np.broadcast_to(bg, (T, 3, S, S)).copy()
     n_dis = _distractors(rng, cfg, clip, ("walk", "walk", "idle"))
     action = _ACTIONS[label // 2]
@@ -296,7 +304,7 @@ def make_camera_clips(n: int, split: str, seed: int, cfg: CameraConfig | None = 
 # ------------------------------------------------------------------------------------- alarm task
 def _alarm_clip(scenario: str, rng, cfg: CameraAlarmConfig) -> tuple[np.ndarray, int, bool]:
     S, T = cfg.size, cfg.T
-    bg, shelves = R.background(rng, S, rng.uniform(0.55, 0.65) * S, shelves=True)
+    bg, shelves = R.background(rng, S, rng.uniform(0.55, 0.65) * S, True, cfg.background_contrast)
     h = rng.uniform(*cfg.shopper_height_range) * S
     fy = rng.uniform(*cfg.shopper_foot_range) * S
     p = _idle_pose(rng, T, rng.uniform(0.32, 0.68) * S, fy, h)
@@ -314,7 +322,7 @@ def _alarm_clip(scenario: str, rng, cfg: CameraAlarmConfig) -> tuple[np.ndarray,
     dy = iy - sh[1]
     ix = sh[0] + s * np.sqrt(max(L * L - dy * dy, (0.4 * L) ** 2))
     shelf_pt = np.array([ix, iy])
-    item_col = rng.uniform(0.1, 1.0, 3)
+    item_col = _vivid(rng)
     # the item's slot is empty once the item is gone
     y0, y1 = int(np.floor(iy - 1.2 * half - 1)), int(np.ceil(iy + 1.2 * half))
     x0, x1 = int(np.floor(ix - half - 1)), int(np.ceil(ix + half + 2))

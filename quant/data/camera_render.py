@@ -102,8 +102,10 @@ def shelf_unit(rng: np.random.Generator, img: np.ndarray, top: int, bottom: int,
     return Shelves(planks, x0, x1, back)
 
 
-def background(rng: np.random.Generator, size: int, horizon: float, shelves: bool) -> tuple[np.ndarray, Shelves | None]:
-    """A static scene: wall (optionally with a shelf unit) above row ``horizon``, floor below."""
+def background(rng: np.random.Generator, size: int, horizon: float, shelves: bool,
+               contrast: float = 1.0) -> tuple[np.ndarray, Shelves | None]:
+    """A static scene: wall (optionally with a shelf unit) above row ``horizon``, floor below;
+    ``contrast`` scales every deviation from the scene's mean colour (1 = as drawn)."""
     img = floor_texture(rng, size)
     h = int(round(horizon))
     img[:, :h] = wall_texture(rng, size)[:, :h]
@@ -112,7 +114,12 @@ def background(rng: np.random.Generator, size: int, horizon: float, shelves: boo
         x0 = int(rng.integers(0, max(1, size // 8)))
         x1 = size - int(rng.integers(0, max(1, size // 8)))
         unit = shelf_unit(rng, img, int(0.04 * size), h, x0, x1)
-    return img, unit
+    if contrast != 1.0:
+        mean = img.mean((1, 2), keepdims=True)
+        img = mean + F32(contrast) * (img - mean)
+        if unit is not None:
+            unit.back = (mean[:, 0, 0] + F32(contrast) * (unit.back - mean[:, 0, 0])).astype(F32)
+    return img.astype(F32), unit
 
 
 # ----------------------------------------------------------------------------------------- actors
