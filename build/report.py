@@ -10,6 +10,7 @@ from tsmfpga.core.graph import op_histogram
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.flow.config import CompileConfig
 from tsmfpga.flow.folding import plan_streams
+from tsmfpga.flow.rtlgen import STAGE_SECONDS_FILE
 
 
 def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status: str = "complete",
@@ -66,11 +67,11 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
 
 def _stage_seconds(cfg: CompileConfig, timings: dict) -> dict:
     """Wall time of every step plus the parts of the rtl step (RTL generation, FIFO-sizing RTL,
-    Verilator build, sizing simulation; from ``rtl/manifest.json``), and their total."""
+    Verilator build, sizing simulation; from ``DIR/rtl_stage_seconds.json``), and their total."""
     stages = dict(timings)
-    manifest = cfg.out / "rtl" / "manifest.json"
-    if "rtl" in timings and manifest.is_file():
-        for k, v in (json.loads(manifest.read_text()).get("stage_seconds") or {}).items():
+    parts = cfg.out / STAGE_SECONDS_FILE
+    if "rtl" in timings and parts.is_file():
+        for k, v in json.loads(parts.read_text()).items():
             stages[f"rtl.{k}"] = v
     stages["total"] = round(sum(timings.values()), 2)
     return stages

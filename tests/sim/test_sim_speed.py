@@ -109,6 +109,7 @@ def test_stage_seconds_in_reports_and_second_sim_is_cached(tsm_build, tmp_path):
     out, _ = tsm_build
     rep = json.loads((out / "report.json").read_text())
     st = rep["stage_seconds"]
+    assert not (out / "rtl" / "rtl_stage_seconds.json").exists()   # rtl/ stays reproducible
     assert st["rtl"] > 0 and st["total"] >= st["rtl"]
     assert {"rtl.fifo_sizing", "rtl.sizing_build", "rtl.sizing_sim", "rtl.write_rtl"} <= set(st)
     runs = []
