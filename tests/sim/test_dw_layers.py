@@ -121,6 +121,20 @@ def test_vvau_backend_memories_hold_the_graph_weights(tmp_path):
     assert prm["ACC_BITS"] >= bits_signed(lo, hi) and prm["NSTEPS"] == 15
     assert inst.latency_cycles == vvau_latency(9) == 13
     assert inst.inputs[0].lanes == pe and inst.outputs[0].lanes == pe
+    # the declared decisions reach the RTL; an invalid one names the node and the field
+    from tsmfpga.hw.backend import BackendError
+
+    op = getCustomOp(node)
+    for res_type, ram_style in (("lut", "block"), ("dsp", "distributed")):
+        op.set_nodeattr("resType", res_type)
+        op.set_nodeattr("ram_style", ram_style)
+        p2 = owner_for(node).rtl(m, node, {}).params
+        assert (p2["MAC_IMPL"], p2["RAM_STYLE"]) == (res_type, ram_style)
+    for a in node.attribute:
+        if a.name == "ram_style":
+            a.s = b"ultra_fast"
+    with pytest.raises(BackendError, match=rf"node {node.name} .*ram_style = 'ultra_fast'"):
+        owner_for(node).rtl(m, node, {})
 
 
 def test_grouped_conv_is_refused_by_name(tmp_path):
