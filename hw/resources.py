@@ -7,7 +7,11 @@ returns per-instance, per-kind and total figures with the board's capacity and u
 It only returns numbers; the caller decides what over-capacity means (``over_capacity`` lists
 the resources above 100 %).
 
-Choices (see also ``synth.py``):
+Choices (see also ``synth.py`` and ``synth_modules.py``):
+  * Per module (default): each unique instance module synthesized once, in parallel, cached by
+    the elaborated module + yosys version; total = glue + sum over instances, within 0.3 % of
+    the whole-design run on the reference (``synth_modules`` docstring). ``per_module=False``
+    keeps the single whole-design run described next.
   * Hierarchy: one module per instance of the top, flattened inside (read_slang
     ``--keep-hierarchy``, then ``flatten`` below the top-level instances). That gives figures
     per instance and kind; the total is yosys' hierarchical ``stat -top`` and is checked to equal
