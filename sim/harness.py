@@ -122,14 +122,15 @@ class BuildInfo:
 
 def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator", log=print,
           monitor_fifos: bool = False, x_unique: bool = False, cache_dir: Path | None = None,
-          threads: int | None = None, jobs: int | None = None) -> Path:
+          threads: int | None = None, jobs: int | None = None, extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile the testbench + stitched top; cached by the content of the RTL folder (HDL files),
     the testbench, the build flags and the toolchain version. ``cache_dir``: where compiled
     models are kept, one folder per key (default ``work``: one model per simulator there), so a
     second build with the same key anywhere returns the cached executable without compiling.
     ``x_unique`` (Verilator): the X-propagation build (:data:`X_UNIQUE_FLAGS`); run it with
     ``run(..., x_seed=N)``. ``threads``: Verilator model threads (default :data:`SIM_THREADS`);
-    ``jobs``: parallel C++ compile jobs (default: the CPUs). ``build.last`` holds a
+    ``jobs``: parallel C++ compile jobs (default: the CPUs); ``extra_flags``: more Verilator
+    options (part of the key). ``build.last`` holds a
     :class:`BuildInfo` of the call."""
     t0 = time.time()
     toolenv.prepare_sim_env()
@@ -140,7 +141,8 @@ def build(rtl_dir: Path, manifest: dict, work: Path, simulator: str = "verilator
         raise HarnessError("the X-propagation build (random initial values) needs --simulator verilator")
     threads = SIM_THREADS if threads is None else max(1, int(threads))
     jobs = max(1, int(jobs or os.cpu_count() or 1))
-    flags = ((*X_UNIQUE_FLAGS,) if x_unique else ()) + (("--threads", str(threads)) if threads > 1 else ())
+    flags = ((*X_UNIQUE_FLAGS,) if x_unique else ()) + (("--threads", str(threads)) if threads > 1 else ()) \
+        + tuple(extra_flags)
     key = _digest(rtl_dir, manifest["files"], tb, simulator + ("-x" if x_unique else ""),
                   toolchain_id(simulator), flags)
     if cache_dir is None:
