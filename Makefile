@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tsmfpga-setup
 BOARD ?= pynq-z2
 PYTEST_ARGS ?=
 
-.PHONY: setup doctor test test-all fuzz regress qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo clean
+.PHONY: setup doctor test test-all fuzz regress qat qat-ddp qat-seeds bench-decode bench-bnn compile sim bitstream deploy demo demo-camera bench-camera clean
 
 setup: $(STAMP)
 
@@ -110,6 +110,26 @@ demo: setup
 	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
 	$(BIN)/tsmfpga sim $(COMPILE_OUT) --clips $(SIM_CLIPS) --simulator $(SIMULATOR)
 	$(BIN)/tsmfpga bitstream $(COMPILE_OUT) --board $(BOARD) --qat-report $(QAT_OUT)/report.json || test $$? -eq 3
+
+CAMERA_FPS ?= 300
+CAMERA_CLIPS ?= 4
+
+## the camera-scale hardware path alone: the camera config's model with random weights -> compile at
+## $(CAMERA_FPS) fps, RTL sim of $(CAMERA_CLIPS) whole clips, yosys estimate -> out/bench/camera/report.json
+bench-camera: setup
+	$(BIN)/python scripts/bench_camera.py --fps $(CAMERA_FPS) --clips $(CAMERA_CLIPS) --board $(BOARD)
+
+CAMERA_OUT ?= out/camera
+
+## the camera-scale path end to end: QAT of the MobileNetV2-style TSM on the 96x96 RGB camera task
+## (QAT_CONFIG=camera), compile for $(CAMERA_FPS) frames/s, RTL sim of $(CAMERA_CLIPS) whole test clips,
+## yosys estimate + Vivado project -> $(CAMERA_OUT)/{qat,compile}
+demo-camera: setup
+	$(BIN)/tsmfpga doctor
+	$(BIN)/tsmfpga qat --config camera --out $(CAMERA_OUT)/qat
+	$(BIN)/tsmfpga compile $(CAMERA_OUT)/qat/model.onnx --inputs $(CAMERA_OUT)/qat/test_clips.npy --board $(BOARD) --out $(CAMERA_OUT)/compile --target-fps $(CAMERA_FPS)
+	$(BIN)/tsmfpga sim $(CAMERA_OUT)/compile --clips $(CAMERA_CLIPS) --simulator $(SIMULATOR)
+	$(BIN)/tsmfpga bitstream $(CAMERA_OUT)/compile --board $(BOARD) --qat-report $(CAMERA_OUT)/qat/report.json || test $$? -eq 3
 
 clean:
 	rm -rf out .pytest_cache

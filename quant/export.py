@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from tsmfpga.core.clip import run_clip
+from tsmfpga.quant.nets import make_net
 from tsmfpga.quant.train import to_input
 
 #: metadata keys written into the exported model
@@ -81,6 +82,29 @@ def export_step_graph(net: torch.nn.Module, path: Path, metadata: dict) -> Path:
         model.save(str(tmp))
         os.replace(tmp, path)
     return path
+
+
+def export_random_step_graph(cfg, path: Path, frames: int, seed: int = 0, batches: int = 3,
+                             batch: int = 4) -> torch.nn.Module:
+    """Export a quantized TSM of model config ``cfg`` with random (seeded) weights and non-trivial
+    BatchNorm statistics and activation scales: ``batches`` train-mode forwards of random clips,
+    BN statistics as their plain average (a few exponential steps leave a deep random network's
+    activations at 0). For hardware benchmarks and tests whose figures do not depend on training
+    (throughput, latency, bit-exactness, resources); returns the network."""
+    torch.manual_seed(seed)
+    net = make_net(cfg, "tsm", quantized=True)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None
+    net.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            net(torch.rand(batch, frames, cfg.in_channels, cfg.input_size, cfg.input_size))
+    for bn in bns:
+        bn.momentum = 0.1
+    net.eval()
+    export_step_graph(net, path, {"tsmfpga.frames": frames})
+    return net
 
 
 def read_metadata(path: Path) -> dict:

@@ -211,25 +211,9 @@ def export_random_mobilenet_tsm(path, size: int, frames: int, num_classes: int, 
     clips); returns the network. ``model_kw``: ``ModelConfig`` fields over :data:`MOBILENET_SMALL`
     (RGB, stem 8, an expansion-1 block, a stride-2 group of 16 with two residual blocks (two
     shift points), head 1x1 -> 16; the final map is size/4, e.g. 4x4 at size 16)."""
-    import torch
-
-    from tsmfpga.quant.export import export_step_graph
+    from tsmfpga.quant.export import export_random_step_graph
     from tsmfpga.quant.models import ModelConfig
-    from tsmfpga.quant.nets import make_net
 
-    torch.manual_seed(seed)
     kw = {**MOBILENET_SMALL, **model_kw}
-    net = make_net(ModelConfig(family="mobilenetv2", input_size=size, num_classes=num_classes, **kw),
-                   "tsm", quantized=True)
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in bns:  # plain averages: few exponential steps leave this deep random net's activations at 0
-        bn.momentum = None
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(4, frames, kw["in_channels"], size, size))
-    for bn in bns:
-        bn.momentum = 0.1
-    net.eval()
-    export_step_graph(net, path, {"tsmfpga.frames": frames})
-    return net
+    cfg = ModelConfig(family="mobilenetv2", input_size=size, num_classes=num_classes, **kw)
+    return export_random_step_graph(cfg, path, frames, seed=seed)
