@@ -82,12 +82,15 @@ HDL_SUFFIXES = (".sv", ".v", ".svh", ".vh")
 #: variable becomes a value drawn at run time (``+verilator+seed+N +verilator+rand+reset+2``)
 X_UNIQUE_FLAGS = ("--x-assign", "unique", "--x-initial", "unique")
 
-#: Verilator model threads (``--threads``). Measured on the reference design (2 loaded cores):
-#: see :data:`BUILD_NOTES`; 1 is faster for our testbench-driven streaming designs.
+#: Verilator model threads (``--threads``): 1. Measured on the reference design (2 cores shared
+#: with other jobs, 32 frames): --threads 1 4.0 frames/s, --threads 2 0.13 frames/s (the
+#: threads spin-wait for each other under load); C++ build -j 2 155-165 s, -j 1 232 s (kept:
+#: -j = CPUs); OPT_FAST=-O2 instead of -Os: 3.7 frames/s, 228 s build (no gain, not used).
 SIM_THREADS = 1
 
-BUILD_NOTES = ("Verilator --threads 1 vs 2 and C++ build -j 1 vs 2 measured on the reference "
-               "design; the faster setting is the default (see the sim report's build record)")
+BUILD_NOTES = ("Verilator --threads 1 (2 threads: 30x slower on the shared 2-core machine), C++ build "
+               "-j <cpus> (-j 2 155-165 s vs -j 1 232 s on the reference design); cached model when "
+               "the RTL, testbench, flags and toolchain are unchanged")
 
 _TOOL_MEMO: dict[str, str] = {}
 
