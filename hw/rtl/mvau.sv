@@ -32,7 +32,10 @@
 // enable: no high-fanout enable net and no combinational path from m_axis_tready to
 // s_axis_tready); backpressure is handled by credits: a step that completes an output beat
 // (sf = SF-1) issues only while the beats in flight plus the beats waiting in the output FIFO
-// are fewer than the FIFO's OFIFO_DEPTH entries, so the FIFO never overflows. Stages (cycles
+// are fewer than the FIFO's OFIFO_DEPTH entries, so the FIFO never overflows. Each stage register
+// loads only when its stage receives a step (its dv bit; threshold word and compares: only the
+// step that completes an output beat), a local clock enable, not a stall: idle cycles change
+// nothing, which keeps a cycle-based simulation of a large design cheap. Stages (cycles
 // after a step is issued):
 //   1. operands: input beat (or input-buffer word) and weight-ROM word registered
 //   2. operands again (a block-RAM weight ROM is read through its own output register; this
@@ -175,9 +178,14 @@ module mvau #(
         if (fire && nf0) begin
             ibuf[sf] <= s_axis_tdata;
         end
-        x1 <= nf0 ? s_axis_tdata : ibuf[sf];
-        x2 <= x1;
-        w2 <= w1;
+        // operand registers load only with a step (fire / dv): idle cycles cost a simulator nothing
+        if (fire) begin
+            x1 <= nf0 ? s_axis_tdata : ibuf[sf];
+        end
+        if (dv[1]) begin
+            x2 <= x1;
+            w2 <= w1;
+        end
     end
 
     // weight ROM, read into w1 together with the stage-1 operands; one declaration per RAM_STYLE
@@ -198,7 +206,9 @@ module mvau #(
             end
             wire [W_WORD-1:0] wrd = wmem[waddr];
             always @(posedge clk) begin
-                w1 <= wrd;
+                if (fire) begin
+                    w1 <= wrd;
+                end
             end
         end else if (RAM_STYLE == "block") begin : g_wrom_bram
             (* rom_style = "block", ram_style = "block" *)
@@ -207,7 +217,9 @@ module mvau #(
                 $readmemh(WEIGHT_FILE, wmem);
             end
             always @(posedge clk) begin
-                w1 <= wmem[waddr];
+                if (fire) begin
+                    w1 <= wmem[waddr];
+                end
             end
         end else begin : g_bad_ram_style
             // RAM_STYLE must be "block" or "distributed": no such module exists, so elaboration stops
@@ -227,10 +239,16 @@ module mvau #(
                 $readmemh(THRESH_FILE, tmem);
             end
 
+            // read only for the last step of an output beat (the only one whose compares reach
+            // the output FIFO): a simulator then skips the wide copies on the other cycles
             reg [T_WORD-1:0] tq_a, tq_b;
             always @(posedge clk) begin
-                tq_a <= tmem[dnf[C_ACC-2]];
-                tq_b <= tq_a;
+                if (dv[C_ACC-2] && dlast[C_ACC-2]) begin
+                    tq_a <= tmem[dnf[C_ACC-2]];
+                end
+                if (dv[C_ACC-1] && dlast[C_ACC-1]) begin
+                    tq_b <= tq_a;
+                end
             end
             assign tq = tq_b;
         end else begin : g_no_tmem
@@ -271,8 +289,8 @@ module mvau #(
                 if (BINARY_XNOR != 0) begin : g_xnor
                     reg pa;
                     always @(posedge clk) begin
-                        pa <= ~(xa[0] ^ wa[0]);
-                        prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
+                        if (dv[C_PROD-2]) pa <= ~(xa[0] ^ wa[0]);
+                        if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                     end
                     wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
                 end else begin : g_mul
@@ -283,8 +301,8 @@ module mvau #(
                         assign m = xs * ws;
                         reg [PROD_BITS-1:0] pa;
                         always @(posedge clk) begin
-                            pa <= m;
-                            prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
+                            if (dv[C_PROD-2]) pa <= m;
+                            if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                         end
                     end else begin : g_lut
                         // shift-and-add partial products: plain logic that no synthesis tool
@@ -295,7 +313,7 @@ module mvau #(
                             wire signed [MUL_BITS-1:0] pp1 = (2 * q + 1 < NPP) ? lut_pp(xs, ws, 2 * q + 1)
                                                                                : {MUL_BITS{1'b0}};
                             always @(posedge clk) begin
-                                ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
+                                if (dv[C_PROD-2]) ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
                             end
                         end
                         reg [MUL_BITS-1:0] psum;
@@ -307,7 +325,7 @@ module mvau #(
                             end
                         end
                         always @(posedge clk) begin
-                            prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
+                            if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
                         end
                     end
                 end
@@ -340,8 +358,9 @@ module mvau #(
                 end
                 if (l % 2 == 0 || l == TL) begin : g_reg
                     reg [(P2>>l)*ACC_BITS-1:0] q_r;
+                    // register stage (l+1)/2 of the tree: loads with a step only
                     always @(posedge clk) begin
-                        q_r <= sum;
+                        if (dv[C_PROD + (l + 1) / 2 - 1]) q_r <= sum;
                     end
                     assign lv[l][(P2>>l)*ACC_BITS-1:0] = q_r;
                 end else begin : g_comb
@@ -370,10 +389,13 @@ module mvau #(
                 wire [CMP_BITS-1:0] acc_c = {{(CMP_BITS-ACC_BITS){acc_ext}}, acc};
                 reg [NCMP-1:0] ge;
                 integer k;
+                // enabled by the finished accumulator only (the FIFO writes nothing else)
                 always @(posedge clk) begin
-                    for (k = 0; k < NSTEPS; k = k + 1) begin
-                        ge[k] <= $signed(acc_c) >= $signed({{(CMP_BITS-T_BITS){tq[(p*NSTEPS+k+1)*T_BITS-1]}},
-                                                             tq[(p*NSTEPS+k)*T_BITS +: T_BITS]});
+                    if (dv[C_ACC] && dlast[C_ACC]) begin
+                        for (k = 0; k < NSTEPS; k = k + 1) begin
+                            ge[k] <= $signed(acc_c) >= $signed({{(CMP_BITS-T_BITS){tq[(p*NSTEPS+k+1)*T_BITS-1]}},
+                                                                 tq[(p*NSTEPS+k)*T_BITS +: T_BITS]});
+                        end
                     end
                 end
                 // stage 7+TS (into the FIFO): count of true compares + ACT_VAL

@@ -31,7 +31,10 @@
 // pipeline (no stall enable, no combinational path from m_axis_tready to s_axis_tready);
 // backpressure by credits as in hw/rtl/mvau.sv: the last beat of a window (k = KERNEL-1) is
 // accepted only while the windows in flight plus the beats waiting in the output FIFO are fewer
-// than its OFIFO_DEPTH entries. Stages (cycles after a beat is accepted):
+// than its OFIFO_DEPTH entries. Each stage register loads only when its stage receives a beat
+// (threshold word and compares: only a window's last beat), a local clock enable, not a stall:
+// idle cycles change nothing (cheap cycle-based simulation). Stages (cycles after a beat is
+// accepted):
 //   1. operands: input lanes and the weight-ROM word registered
 //   2. products registered (MAC_IMPL "dsp": `*`; "lut": shift-and-add partial products)
 //   3. accumulator (cleared by the window's first beat); threshold-ROM word registered beside it
@@ -141,7 +144,7 @@ module vvau #(
     reg [W_WORD-1:0]     w1;
 
     always @(posedge clk) begin
-        x1 <= s_axis_tdata;
+        if (fire) x1 <= s_axis_tdata;  // loads with a beat only: idle cycles cost a simulator nothing
     end
 
     generate
@@ -157,7 +160,7 @@ module vvau #(
             end
             wire [W_WORD-1:0] wrd = wmem[waddr];
             always @(posedge clk) begin
-                w1 <= wrd;
+                if (fire) w1 <= wrd;
             end
         end else if (RAM_STYLE == "block") begin : g_wrom_bram
             (* rom_style = "block", ram_style = "block" *)
@@ -166,7 +169,7 @@ module vvau #(
                 $readmemh(WEIGHT_FILE, wmem);
             end
             always @(posedge clk) begin
-                w1 <= wmem[waddr];
+                if (fire) w1 <= wmem[waddr];
             end
         end else begin : g_bad_ram_style
             // RAM_STYLE must be "block" or "distributed": no such module exists, so elaboration stops
@@ -186,7 +189,9 @@ module vvau #(
             end
             reg [T_WORD-1:0] tq_r;
             always @(posedge clk) begin
-                tq_r <= tmem[dgrp[2]];
+                if (dv[2] && dlast[2]) begin  // only a window's last beat reaches the output FIFO
+                    tq_r <= tmem[dgrp[2]];
+                end
             end
             assign tq = tq_r;
         end else begin : g_no_tmem
@@ -224,7 +229,7 @@ module vvau #(
                 (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
                 assign m = xs * ws;
                 always @(posedge clk) begin
-                    prod <= m;
+                    if (dv[1]) prod <= m;
                 end
             end else begin : g_lut
                 reg [PROD_BITS-1:0] psum;
@@ -236,7 +241,7 @@ module vvau #(
                     end
                 end
                 always @(posedge clk) begin
-                    prod <= psum;
+                    if (dv[1]) prod <= psum;
                 end
             end
 
@@ -263,9 +268,11 @@ module vvau #(
                 reg [NCMP-1:0] ge;
                 integer k;
                 always @(posedge clk) begin
-                    for (k = 0; k < NSTEPS; k = k + 1) begin
-                        ge[k] <= $signed(acc_c) >= $signed({{(CMP_BITS-T_BITS){tq[(p*NSTEPS+k+1)*T_BITS-1]}},
-                                                             tq[(p*NSTEPS+k)*T_BITS +: T_BITS]});
+                    if (dv[3] && dlast[3]) begin  // the finished accumulator only (see tq_r)
+                        for (k = 0; k < NSTEPS; k = k + 1) begin
+                            ge[k] <= $signed(acc_c) >= $signed({{(CMP_BITS-T_BITS){tq[(p*NSTEPS+k+1)*T_BITS-1]}},
+                                                                 tq[(p*NSTEPS+k)*T_BITS +: T_BITS]});
+                        end
                     end
                 end
                 reg [CNT_W-1:0] cnt;
