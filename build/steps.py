@@ -45,6 +45,7 @@ from tsmfpga.flow.transforms.temporal_shift_streamline import (
     sync_temporal_shift_attrs,
 )
 from tsmfpga.flow.transforms.thresholds import SplitWideThresholds
+from tsmfpga.flow.transforms.ties import HalfEvenTies
 from tsmfpga.flow.transforms.trunc_sign import AnnotateTruncSign
 from tsmfpga.flow.transforms.tsm_frontend import FRONTEND_STEPS, integer_only, tidy_steps, until_fixpoint
 from tsmfpga.flow.verify import verify
@@ -241,7 +242,7 @@ def step_hw_layers(model, cfg):
     # depthwise convs (finn-plus' MobileNet-v1 order): LowerConvsToMatMul marked their MatMuls with a
     # sparsity annotation, InferConvInpGen made a depthwise SWG, InferVectorVectorActivation turns
     # the MatMul (+ MultiThreshold) into a VVAU; the MVAU inference skips annotated MatMuls
-    for t in (InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
+    for t in (HalfEvenTies(), InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
               InferVectorVectorActivation(), InferQuantizedMatrixVectorActivation(),
               InferThresholdingLayer(), InferElementwiseBinaryOperation(integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),
