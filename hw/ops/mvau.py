@@ -36,6 +36,7 @@ from qonnx.core.datatype import DataType
 from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance
 from tsmfpga.hw.ops.owner import (
+    activation_rom,
     FINN,
     MAC_IMPLS,
     OURS,
@@ -249,24 +250,7 @@ class MvauOwner(OpOwner):
             raise BackendError(f"node {node.name}: SIMD={simd} must divide MW={mw} and PE={pe} MH={mh}")
         nf, sf = mh // pe, mw // simd
         lo, hi = mvau_accumulator_range(weights, idt, xnor)
-        if inst.get_nodeattr("noActivation"):
-            nsteps, thr_words, tbits = 0, None, 1
-            acc_bits = bits_signed(lo, hi)
-            if not (odt.allowed(lo) and odt.allowed(hi)):
-                raise BackendError(f"node {node.name}: output type {odt.name} narrower than the "
-                                   f"accumulator range [{lo}, {hi}]")
-        else:
-            thr = np.asarray(model.get_initializer(node.input[2]))
-            if thr.shape[0] == 1 and mh > 1:
-                thr = np.repeat(thr, mh, axis=0)
-            if not np.array_equal(thr, np.round(thr)):
-                raise BackendError(f"node {node.name}: non-integer thresholds (run RoundAndClipThresholds)")
-            thr = np.clip(thr.astype(np.int64), lo, hi + 1)   # outside the range: never / always
-            nsteps = thr.shape[1]
-            acc_bits = bits_signed(min(lo, int(thr.min())), max(hi, int(thr.max())))
-            tbits = acc_bits
-            thr_words = [pack([thr[n * pe + p, t] for p in range(pe) for t in range(nsteps)], tbits)
-                         for n in range(nf)]
+        nsteps, thr_words, tbits, acc_bits = activation_rom(model, node, mh, pe, lo, hi, "")
         w_words = [pack([weights[s * simd + j, n * pe + p] for p in range(pe) for j in range(simd)], wbits)
                    for n in range(nf) for s in range(sf)]
         impl = decision(node, "resType", MAC_IMPLS, "dsp")            # the folding's MAC choice

@@ -33,6 +33,8 @@ import copy
 import math
 from typing import Any
 
+import numpy as np
+
 from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream
 
 #: resources of every estimate record (LUTRAM is a subset of LUT)
@@ -298,3 +300,29 @@ def axis_stream(model, node, ind: int, is_input: bool, prefix: str, **kw) -> Str
     lanes = int(folded[-1])
     return Stream(f"{prefix}_tdata", f"{prefix}_tvalid", f"{prefix}_tready", lanes, bits,
                   lanes * bits, **kw)
+
+
+def activation_rom(model, node, channels: int, pe: int, lo: int, hi: int, label: str):
+    """The activation of an MVAU / VVAU backend from its true accumulator range [lo, hi]:
+    ``(nsteps, threshold words or None, threshold bits, accumulator bits)``. noActivation: no
+    thresholds, the accumulator typed to its range (the output type must hold it). Otherwise the
+    node's integer thresholds (one row broadcast to every channel), clipped to [lo, hi + 1]
+    (outside the range: never / always), packed ``PE * NSTEPS`` per word, one word per channel
+    group."""
+    odt = model.get_tensor_datatype(node.output[0])
+    if custom_op(node).get_nodeattr("noActivation"):
+        if not (odt.allowed(lo) and odt.allowed(hi)):
+            raise BackendError(f"node {node.name}{label}: output type {odt.name} narrower than the "
+                               f"accumulator range [{lo}, {hi}]")
+        return 0, None, 1, bits_signed(lo, hi)
+    thr = np.asarray(model.get_initializer(node.input[2]))
+    if thr.shape[0] == 1 and channels > 1:
+        thr = np.repeat(thr, channels, axis=0)
+    if not np.array_equal(thr, np.round(thr)):
+        raise BackendError(f"node {node.name}{label}: non-integer thresholds (run RoundAndClipThresholds)")
+    thr = np.clip(thr.astype(np.int64), lo, hi + 1)
+    nsteps = thr.shape[1]
+    acc_bits = bits_signed(min(lo, int(thr.min())), max(hi, int(thr.max())))
+    words = [pack([thr[g * pe + p, t] for p in range(pe) for t in range(nsteps)], acc_bits)
+             for g in range(channels // pe)]
+    return nsteps, words, acc_bits, acc_bits

@@ -43,13 +43,13 @@ from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance
 from tsmfpga.hw.ops.mvau import mvau_dsp_feasible
 from tsmfpga.hw.ops.owner import (
+    activation_rom,
     FINN,
     MAC_IMPLS,
     OURS,
     RAM_STYLES,
     OpOwner,
     axis_stream,
-    bits_signed,
     choose_ram_style,
     custom_op,
     decision,
@@ -207,24 +207,7 @@ class VvauOwner(OpOwner):
             wbits, wsigned = wdt.bitwidth(), wdt.signed()
         lo, hi = vvau_accumulator_range(w, idt)
         nf = ch // pe
-        if inst.get_nodeattr("noActivation"):
-            nsteps, thr_words, tbits = 0, None, 1
-            acc_bits = bits_signed(lo, hi)
-            if not (odt.allowed(lo) and odt.allowed(hi)):
-                raise BackendError(f"node {node.name} (VVAU): output type {odt.name} narrower than the "
-                                   f"accumulator range [{lo}, {hi}]")
-        else:
-            thr = np.asarray(model.get_initializer(node.input[2]))
-            if thr.shape[0] == 1 and ch > 1:
-                thr = np.repeat(thr, ch, axis=0)
-            if not np.array_equal(thr, np.round(thr)):
-                raise BackendError(f"node {node.name} (VVAU): non-integer thresholds (run RoundAndClipThresholds)")
-            thr = np.clip(thr.astype(np.int64), lo, hi + 1)  # outside the range: never / always
-            nsteps = thr.shape[1]
-            acc_bits = bits_signed(min(lo, int(thr.min())), max(hi, int(thr.max())))
-            tbits = acc_bits
-            thr_words = [pack([thr[g * pe + p, t] for p in range(pe) for t in range(nsteps)], tbits)
-                         for g in range(nf)]
+        nsteps, thr_words, tbits, acc_bits = activation_rom(model, node, ch, pe, lo, hi, " (VVAU)")
         w_words = [pack([w[g * pe + p, k] for p in range(pe)], wbits) for g in range(nf) for k in range(kernel)]
         impl = decision(node, "resType", MAC_IMPLS, "dsp")
         ram_style = decision(node, "ram_style", RAM_STYLES, "block")
