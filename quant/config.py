@@ -253,6 +253,9 @@ def validate(cfg: QATConfig) -> None:
             raise ConfigError(f"data.{key} must be >= 1")
     if not 0 < cfg.alarm.positive_fraction < 1:
         raise ConfigError("alarm.positive_fraction must be between 0 and 1")
+    if cfg.alarm.enabled and cfg.data.task == "motion" and cfg.data.frames < 6:
+        raise ConfigError(f"alarm.enabled with data.frames = {cfg.data.frames}: the alarm task's clips need "
+                          ">= 6 frames; set data.frames >= 6 or alarm.enabled: false")
     if cfg.train.bn_recal_batches < 0:
         raise ConfigError("train.bn_recal_batches must be >= 0 (0 = no recalibration)")
     if cfg.export.check_clips < 1:

@@ -81,3 +81,14 @@ def test_missing_dataset_folder_fails_cleanly(tmp_path):
     assert proc.returncode != 0
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
     assert not (out / "report.json").exists() and not (out / "model.onnx").exists()
+
+
+def test_alarm_with_too_few_frames_fails_before_training(tmp_path):
+    from tsmfpga.quant.config import ConfigError, load_config
+
+    cfg = tmp_path / "short.yaml"
+    cfg.write_text("data:\n  frames: 4\n")
+    with pytest.raises(ConfigError, match="data.frames"):
+        load_config(str(cfg))
+    cfg.write_text("data:\n  frames: 4\nalarm:\n  enabled: false\n")
+    assert load_config(str(cfg)).data.frames == 4
