@@ -152,7 +152,7 @@ def widen_accumulator_outputs(model) -> list[dict]:
     return changed
 
 
-def _mac_impl(node) -> str:
+def mac_impl_of(node) -> str:
     """The MAC decision of the estimate: ``resType`` ("auto" = "dsp", as the backend builds)."""
     v = custom_op(node).get_nodeattr("resType")
     return v if v in MAC_IMPLS else "dsp"
@@ -182,7 +182,7 @@ class MvauOwner(OpOwner):
 
     def resources(self, model, node, board) -> dict:
         part = board.finn_part
-        mac_impl = _mac_impl(node)
+        mac_impl = mac_impl_of(node)
         ram_style = custom_op(node).get_nodeattr("ram_style")
         if ram_style not in RAM_STYLES:
             ram_style = mvau_ram_style(node, board)

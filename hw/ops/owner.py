@@ -205,6 +205,20 @@ class OpOwner:
             f"supported: {', '.join(rtl_op_types())}")
 
 
+def fold_with_window(owner: "OpOwner", model, node, opt: dict, depthwise_only: bool = False) -> int:
+    """Set ``opt`` on a layer that consumes a sliding window's depthwise stream (Pool, VVAU) and
+    SIMD = its PE on that ConvolutionInputGenerator (``depthwise_only``: only if the window is
+    marked depthwise); returns the slower of the two's cycles per frame."""
+    set_attrs(node, opt)
+    cyc = owner.cycles(node)[0]
+    prod = model.find_producer(node.input[0])
+    if (prod is not None and prod.op_type == "ConvolutionInputGenerator"
+            and (not depthwise_only or custom_op(prod).get_nodeattr("depthwise"))):
+        set_attrs(prod, {"SIMD": opt["PE"]})
+        cyc = max(cyc, owner_for(prod).cycles(prod)[0])
+    return cyc
+
+
 class ChannelPEOwner(OpOwner):
     """Ops folded by PE over a channel count (``channels_attr``; None: the last output dim)."""
 

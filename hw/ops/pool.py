@@ -16,6 +16,7 @@ import numpy as np
 from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream
 from tsmfpga.hw.ops.owner import (
+    fold_with_window,
     OURS,
     ChannelPEOwner,
     OpOwner,
@@ -23,9 +24,7 @@ from tsmfpga.hw.ops.owner import (
     custom_op,
     divisors,
     ff_base,
-    owner_for,
     register,
-    set_attrs,
 )
 
 _FUNCTIONS = {"MaxPool": 0, "QuantAvgPool": 1}
@@ -49,13 +48,7 @@ class PoolOwner(OpOwner):
 
     def apply(self, model, node, opt: dict) -> int:
         """Sets PE here and SIMD = PE on a sliding-window producer."""
-        set_attrs(node, opt)
-        cyc = self.cycles(node)[0]
-        prod = model.find_producer(node.input[0])
-        if prod is not None and prod.op_type == "ConvolutionInputGenerator":
-            set_attrs(prod, {"SIMD": opt["PE"]})
-            cyc = max(cyc, owner_for(prod).cycles(prod)[0])
-        return cyc
+        return fold_with_window(self, model, node, opt)
 
     def resources(self, model, node, board) -> dict:
         op = custom_op(node)

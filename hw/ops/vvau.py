@@ -41,8 +41,9 @@ from qonnx.core.datatype import DataType
 
 from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance
-from tsmfpga.hw.ops.mvau import mvau_dsp_feasible
+from tsmfpga.hw.ops.mvau import mac_impl_of, mvau_dsp_feasible
 from tsmfpga.hw.ops.owner import (
+    fold_with_window,
     activation_rom,
     FINN,
     MAC_IMPLS,
@@ -56,10 +57,8 @@ from tsmfpga.hw.ops.owner import (
     divisors,
     ff_base,
     hex_words,
-    owner_for,
     pack,
     register,
-    set_attrs,
     specialized,
 )
 
@@ -129,13 +128,7 @@ class VvauOwner(OpOwner):
 
     def apply(self, model, node, opt: dict) -> int:
         """Sets PE (SIMD = 1) here and SIMD = PE on the depthwise sliding window before it."""
-        set_attrs(node, opt)
-        cyc = self.cycles(node)[0]
-        prod = _window_producer(model, node)
-        if prod is not None:
-            set_attrs(prod, {"SIMD": opt["PE"]})
-            cyc = max(cyc, owner_for(prod).cycles(prod)[0])
-        return cyc
+        return fold_with_window(self, model, node, opt, depthwise_only=True)
 
     def decide(self, model, node, board) -> None:
         ok, _ = mvau_dsp_feasible(model, node, board.finn_part)
@@ -148,7 +141,7 @@ class VvauOwner(OpOwner):
 
     def resources(self, model, node, board) -> dict:
         op = custom_op(node)
-        mac_impl = op.get_nodeattr("resType") if op.get_nodeattr("resType") in MAC_IMPLS else "dsp"
+        mac_impl = mac_impl_of(node)
         ram_style = op.get_nodeattr("ram_style")
         if ram_style not in RAM_STYLES:
             ram_style = vvau_ram_style(node, board)
