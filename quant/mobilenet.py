@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from tsmfpga.quant import mobilenet_layout
-from tsmfpga.quant.models import Builder, ModelConfig, TemporalShift, _value
+from tsmfpga.quant.models import Builder, ModelConfig, TemporalShift, shift_residual_step, value_of
 
 
 def shared_quant(b: Builder) -> nn.Module:
@@ -78,13 +78,7 @@ class InvertedResidual(nn.Module):
     def forward_step(self, x, state):
         """One frame: ``state`` holds the previous frame's first ``fold`` input channels (codes of
         the shared quantizer); returns (output, new state)."""
-        if not self.shift.enabled:
-            return self.forward(x, 1), None
-        fold = self.shift.fold
-        xv = _value(x)
-        prev = _value(self.shared_act[0](state))  # same quantizer: idempotent, exports a Quant node
-        y = torch.cat([prev, xv[:, fold:]], dim=1)
-        return self.shared_act[0](self.branch(y) + x), xv[:, :fold]
+        return shift_residual_step(self, x, state)
 
 
 class MobileNetTSM(nn.Module):
@@ -124,8 +118,8 @@ class MobileNetTSM(nn.Module):
 
     def _classify(self, x):
         x = self.pool(self.head_act(self.head_bn(self.head(x))))
-        x = _value(x).flatten(1) if not self.quantized else x.flatten(1)
-        return _value(self.fc(x))
+        x = value_of(x).flatten(1) if not self.quantized else x.flatten(1)
+        return value_of(self.fc(x))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         n, t = clips.shape[:2]

@@ -134,9 +134,24 @@ def shift_clip(x: torch.Tensor, n_frames: int, fold: int, direction: str) -> tor
     return out.view(nt, c, h, w)
 
 
-def _value(x):
+def value_of(x):
     """Float values of a tensor or Brevitas QuantTensor (QuantTensors cannot be sliced)."""
     return x.value if hasattr(x, "value") and not isinstance(x, torch.Tensor) else x
+
+
+def shift_residual_step(block: nn.Module, x, state):
+    """One frame through a residual block whose branch starts with the online shift (the one step
+    of both model families): ``block`` has ``shift`` (a :class:`TemporalShift`), ``shared_act`` (the
+    quantizer shared by the block's input and output) and ``branch``; ``state`` holds the previous
+    frame's first ``fold`` input channels. Returns (output, new state); (``block(x, 1)``, None)
+    when the block does not shift."""
+    if not block.shift.enabled:
+        return block(x, 1), None
+    fold = block.shift.fold
+    xv = value_of(x)
+    prev = value_of(block.shared_act[0](state))  # same quantizer: idempotent, exports a Quant node
+    y = torch.cat([prev, xv[:, fold:]], dim=1)
+    return block.shared_act[0](block.branch(y) + x), xv[:, :fold]
 
 
 class Builder:
@@ -229,7 +244,7 @@ class TemporalShift(nn.Module):
     def forward(self, x, n_frames: int):
         if not self.enabled:
             return x
-        return shift_clip(_value(x), n_frames, self.fold, self.direction)
+        return shift_clip(value_of(x), n_frames, self.fold, self.direction)
 
 
 class ResidualBlock(nn.Module):
@@ -257,14 +272,7 @@ class ResidualBlock(nn.Module):
     def forward_step(self, x, state):
         """One frame: ``state`` holds the previous frame's first ``fold`` channels (already quantized
         codes from the shared quantizer); returns (output, new state)."""
-        if not self.shift.enabled:
-            return self.forward(x, 1), None
-        fold = self.shift.fold
-        xv = _value(x)
-        prev = _value(self.shared_act[0](state))  # same quantizer: idempotent, exports a Quant node
-        y = torch.cat([prev, xv[:, fold:]], dim=1)
-        new_state = xv[:, :fold]
-        return self.shared_act[0](self.branch(y) + x), new_state
+        return shift_residual_step(self, x, state)
 
 
 class Stage(nn.Module):
@@ -310,7 +318,7 @@ class VideoNet(nn.Module):
 
     def _classify(self, x):
         x = self.pool(x)
-        x = _value(x).flatten(1) if not self.quantized else x.flatten(1)
+        x = value_of(x).flatten(1) if not self.quantized else x.flatten(1)
         return self.fc(x)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -320,7 +328,7 @@ class VideoNet(nn.Module):
             x = stage(x)
             for blk in stage.blocks:
                 x = blk(x, t)
-        logits = _value(self._classify(x))
+        logits = value_of(self._classify(x))
         return logits.view(n, t, -1)
 
     def forward_step(self, frame: torch.Tensor, *states: torch.Tensor):
@@ -341,7 +349,7 @@ class VideoNet(nn.Module):
                     new_states.append(s)
                 else:
                     x = blk(x, 1)
-        return (_value(self._classify(x)), *new_states)
+        return (value_of(self._classify(x)), *new_states)
 
     def state_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the per-shift-point states for a batch of one frame."""
