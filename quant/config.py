@@ -116,6 +116,9 @@ class AlarmConfig:
     qat_epochs: int = 2
     #: F-beta used to pick the operating threshold (2 = recall-biased)
     beta: float = 2.0
+    #: start the alarm's float TSM from the main task's float TSM (every tensor of the same name
+    #: and shape, i.e. the backbone; the 2-class classifier starts fresh); false = from scratch
+    init_from_main: bool = False
     #: overrides of the synthetic alarm task's AlarmConfig fields (data.task "camera": CameraAlarmConfig)
     scene: dict = field(default_factory=dict)
 

@@ -375,6 +375,19 @@ def count_macs(cfg: ModelConfig) -> int:
     return macs + cin * cfg.num_classes
 
 
+def copy_matching(model: nn.Module, state: dict) -> list[str]:
+    """Warm start: copy every tensor of ``state`` whose name and shape ``model`` also has (a
+    backbone trained on another task; a classifier of another class count is left as built).
+    Returns the copied names; raises if none match (the state is of another architecture)."""
+    own = model.state_dict()
+    take = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise ValueError("warm start: no tensor of the given state matches the model by name and shape "
+                         "(another model family or width?)")
+    model.load_state_dict(take, strict=False)
+    return sorted(take)
+
+
 def load_float_into_quant(qmodel: VideoNet, float_state: dict) -> list[str]:
     """Copy float weights into the quantized model by name. Returns the quantized model's own
     parameters that the float model does not have (quantizer scales); raises if a float

@@ -24,7 +24,7 @@ from tsmfpga.quant import plots
 from tsmfpga.quant.data import camera, recipes, synthetic
 from tsmfpga.quant.config import QATConfig
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
-from tsmfpga.quant.models import count_macs, load_float_into_quant
+from tsmfpga.quant.models import copy_matching, count_macs, load_float_into_quant
 from tsmfpga.quant.nets import make_net
 from tsmfpga.quant.train import calibrate, predict, set_determinism
 from tsmfpga.quant.train import train_phase as _train_phase
@@ -74,10 +74,12 @@ class StopRequested(Exception):
 
 def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume: bool, log,
                  float_epochs: int, qat_epochs: int, with_tsn: bool,
-                 stop_after: tuple[str, int] | None = None) -> dict:
+                 stop_after: tuple[str, int] | None = None, init_state: dict | None = None) -> dict:
     """Float TSM (and TSN), then QAT from the float weights. Returns models and histories.
 
-    ``stop_after = (phase, epoch)`` raises StopRequested once that phase's epoch is checkpointed."""
+    ``stop_after = (phase, epoch)`` raises StopRequested once that phase's epoch is checkpointed.
+    ``init_state``: warm start of the float TSM (:func:`copy_matching`); ``warm_start`` in the
+    result lists the tensors copied."""
     t = cfg.train
 
     def train_phase(phase, *args):
@@ -96,6 +98,9 @@ def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume
                                                     t.tsn_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
     torch.manual_seed(cfg.seed)
     out["float"] = make_net(mcfg, "tsm", quantized=False)
+    warm = copy_matching(out["float"], init_state) if init_state is not None else []
+    if warm:
+        log(f"[qat] {prefix}tsm_float: warm start, {len(warm)} tensors of equal name and shape copied")
     history[f"{prefix}tsm_float"] = train_phase(f"{prefix}tsm_float", out["float"], data.train, data.val,
                                                 float_epochs, t.lr, t, cfg.seed, ckpt, resume, log)
     torch.manual_seed(cfg.seed)
@@ -105,7 +110,7 @@ def train_models(cfg: QATConfig, data: TaskData, prefix: str, ckpt: Path, resume
     history[f"{prefix}tsm_qat"] = train_phase(f"{prefix}tsm_qat", q, data.train, data.val,
                                               qat_epochs, t.qat_lr, t, cfg.seed, ckpt, resume, log)
     out["quant"] = q
-    return {"models": out, "history": history, "model_config": mcfg}
+    return {"models": out, "history": history, "model_config": mcfg, "warm_start": warm}
 
 
 def _metadata(cfg: QATConfig, net: torch.nn.Module, data: TaskData, extra: dict | None = None) -> dict:
@@ -185,7 +190,8 @@ def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float, stop_after=Non
                         cfg.train.qat_epochs, with_tsn=True, stop_after=stop_after)
     alarm, alarm_hist = None, {}
     if cfg.alarm.enabled:
-        alarm, alarm_hist, alarm_net, adata = _run_alarm(cfg, cache, out, resume, log, stop_after)
+        init = main["models"]["float"].state_dict() if cfg.alarm.init_from_main else None
+        alarm, alarm_hist, alarm_net, adata = _run_alarm(cfg, cache, out, resume, log, stop_after, init)
     if not ctx.is_main:  # rank 0 alone evaluates, exports, plots and reports
         dist.barrier()
         return None
@@ -262,12 +268,12 @@ def _finish(cfg: QATConfig, out: Path, log, t0: float, data: TaskData, main: dic
     return report
 
 
-def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log, stop_after=None):
+def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log, stop_after=None, init_state=None):
     adata = _load_data(_alarm_data, cfg, cache)
     log(f"[qat] alarm task: {len(adata.train[0])} train clips, "
         f"{int(adata.train[1].sum())} positive ({adata.class_names[1]})")
     res = train_models(cfg, adata, "alarm_", out / "ckpt", resume, log, cfg.alarm.float_epochs,
-                       cfg.alarm.qat_epochs, with_tsn=False, stop_after=stop_after)
+                       cfg.alarm.qat_epochs, with_tsn=False, stop_after=stop_after, init_state=init_state)
     net = res["models"]["quant"]
     if not dist.current().is_main:
         return None, res["history"], net, adata
@@ -276,6 +282,8 @@ def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log, stop_a
     rep = binary_alarm_report(scores["test"], adata.test[1], beta=cfg.alarm.beta,
                               val_scores=scores["val"], val_labels=adata.val[1])
     rep["model"] = "quantized TSM"
+    rep["init"] = (f"main task's float TSM: {len(res['warm_start'])} tensors of equal name and shape"
+                   if res["warm_start"] else "from scratch")
     rep["class_names"] = list(adata.class_names)
     return rep, res["history"], net, adata
 

@@ -12,7 +12,7 @@ from tsmfpga.quant import export as qexport
 from tsmfpga.quant import mobilenet_layout
 from tsmfpga.quant.config import ConfigError, load_config
 from tsmfpga.quant.mobilenet import MobileNetTSM
-from tsmfpga.quant.models import ModelConfig, VideoNet, count_macs, load_float_into_quant
+from tsmfpga.quant.models import ModelConfig, VideoNet, copy_matching, count_macs, load_float_into_quant
 from tsmfpga.quant.nets import make_net
 
 #: 16x16 RGB -> stem 8 (8x8) -> [1,8,1,1] -> [2,16,2,2] (4x4) -> [2,16,1,1] -> head 1x1 -> 4x4 pool
@@ -118,6 +118,24 @@ def test_float_weights_load_into_quant_by_name():
     assert extra and all("quant" in k for k in extra)
     torch.testing.assert_close(q.blocks[1].dw.weight, f.blocks[1].dw.weight)
     torch.testing.assert_close(q.fc.weight, f.fc.weight)
+
+
+def test_warm_start_copies_the_backbone_not_the_classifier():
+    """The alarm's warm start: a 5-class TSM's backbone into a 2-class TSM; the classifier of the
+    other class count stays as built; a state of another width is refused."""
+    torch.manual_seed(0)
+    main = make_net(small(), "tsm", quantized=False)
+    torch.manual_seed(1)
+    alarm = make_net(small(num_classes=2), "tsm", quantized=False)
+    fc_before = alarm.fc.weight.detach().clone()
+    copied = copy_matching(alarm, main.state_dict())
+    assert "fc.weight" not in copied and any(k.startswith("blocks.1.dw") for k in copied)
+    torch.testing.assert_close(alarm.blocks[1].dw.weight, main.blocks[1].dw.weight)
+    torch.testing.assert_close(alarm.fc.weight, fc_before)
+    assert not torch.equal(alarm.fc.weight, main.fc.weight[:2])
+    other = make_net(small(stem_width=4, stages=((1, 4, 1, 1),), head_width=4), "tsm", quantized=False)
+    with pytest.raises(ValueError, match="no tensor"):
+        copy_matching(other, {k: torch.zeros(99) for k in main.state_dict()})
 
 
 def test_hardware_quantizer_rules():
