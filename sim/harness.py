@@ -86,6 +86,10 @@ X_UNIQUE_FLAGS = ("--x-assign", "unique", "--x-initial", "unique")
 #: with other jobs, 32 frames): --threads 1 4.0 frames/s, --threads 2 0.13 frames/s (the
 #: threads spin-wait for each other under load); C++ build -j 2 155-165 s, -j 1 232 s (kept:
 #: -j = CPUs); OPT_FAST=-O2 instead of -Os: 3.7 frames/s, 228 s build (no gain, not used).
+#: On the camera design (bench-camera RTL, one 8-frame clip, 3.09 M cycles, idle machine):
+#: --threads 1 8.5 s, --threads 2 33.7 s. Tried and not used there: compiler PGO
+#: (-fprofile-generate, a 1.2 M-cycle training run, -fprofile-use) 9 % less CPU for ~65 s more
+#: build; a C++ clock loop without --timing 3 % less CPU (within noise).
 SIM_THREADS = 1
 
 BUILD_NOTES = ("Verilator --threads 1 (2 threads: 30x slower on the shared 2-core machine), C++ build "
