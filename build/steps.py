@@ -13,12 +13,15 @@ import json
 import os
 import random
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core import records, toolenv
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.float64 import to_float32, to_float64
 from tsmfpga.core.graph import is_hw_node, load_model, postproc_nodes
 from tsmfpga.flow.config import CompileConfig
 from tsmfpga.flow.folding import fold, set_streams
@@ -45,7 +48,7 @@ from tsmfpga.flow.transforms.temporal_shift_streamline import (
     sync_temporal_shift_attrs,
 )
 from tsmfpga.flow.transforms.thresholds import SplitWideThresholds
-from tsmfpga.flow.transforms.ties import HalfEvenTies
+from tsmfpga.flow.transforms.ties import ExactIntegerThresholds
 from tsmfpga.flow.transforms.trunc_sign import AnnotateTruncSign
 from tsmfpga.flow.transforms.tsm_frontend import FRONTEND_STEPS, integer_only, tidy_steps, until_fixpoint
 from tsmfpga.flow.verify import verify
@@ -116,14 +119,35 @@ def step_integer_input(model, cfg):
     return model
 
 
+@contextmanager
+def _float64_thresholds():
+    """FINN's Quant -> MultiThreshold handlers compute thresholds in float64, then narrow them to
+    their module's ``np_default_dtype`` (float32); the float64 front end keeps them float64."""
+    import finn.transformation.qonnx.qonnx_activation_handlers as handlers
+
+    old = handlers.np_default_dtype
+    handlers.np_default_dtype = np.float64
+    try:
+        yield
+    finally:
+        handlers.np_default_dtype = old
+
+
 @step("qonnx_to_finn")
 def step_qonnx_to_finn(model, cfg):
-    """Quant -> MultiThreshold + Mul; AveragePool + Trunc -> QuantAvgPool2d (finn-plus)."""
+    """Quant -> MultiThreshold + Mul; AveragePool + Trunc -> QuantAvgPool2d (finn-plus). From here
+    to the end of ``streamline`` the graph is float64 (thresholds decided exactly, see
+    :mod:`tsmfpga.core.float64`)."""
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    for t in (AnnotateTruncSign(), ConvertQONNXtoFINN(), InferShapes(), InferDataTypes()):
+    model = to_float64(model)
+    with _float64_thresholds():
+        for t in (AnnotateTruncSign(), ConvertQONNXtoFINN()):
+            model = model.transform(t)
+    model = to_float64(model)  # tensors the conversion created as float32 (exact: float32 values)
+    for t in (InferShapes(), InferDataTypes()):
         model = model.transform(t)
     return model
 
@@ -133,7 +157,8 @@ def step_temporal_shift(model, cfg):
     """State plumbing of the step graph (state inputs/outputs, Slice/Concat) -> stateful TemporalShift."""
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    model = model.transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
+    model = to_float64(model).transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
+    model = to_float64(model)
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         extra = [i.name for i in model.graph.input[1:]] + [o.name for o in model.graph.output[1:]]
         raise UnmappedNodeError(
@@ -144,7 +169,8 @@ def step_temporal_shift(model, cfg):
 
 @step("streamline")
 def step_streamline(model, cfg):
-    """Streamline with the order that works across TemporalShift and residual forks/joins."""
+    """Streamline with the order that works across TemporalShift and residual forks/joins (in
+    float64); then integer thresholds on integer inputs (exact ties to even), and back to float32."""
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.absorb import AbsorbScalarBiasIntoMultiThreshold
     from finn.transformation.streamline.reorder import (
@@ -155,12 +181,13 @@ def step_streamline(model, cfg):
     )
     from qonnx.transformation.infer_datatypes import InferDataTypes
 
-    model = model.transform(Streamline())
+    model = to_float64(model).transform(Streamline())
     model = until_fixpoint(model, [
         MoveMulPastMaxPool(), AbsorbScalarBiasIntoMultiThreshold(), MoveLinearPastFork(),
         MoveMulPastTemporalShift(), MoveMulPastJoinConcat(), MoveLinearPastEltwiseAdd(), Streamline(),
     ])
-    return model.transform(InferDataTypes())
+    model = to_float64(model).transform(InferDataTypes()).transform(ExactIntegerThresholds())
+    return to_float32(model).transform(InferDataTypes())
 
 
 @step("nhwc")
@@ -242,7 +269,7 @@ def step_hw_layers(model, cfg):
     # depthwise convs (finn-plus' MobileNet-v1 order): LowerConvsToMatMul marked their MatMuls with a
     # sparsity annotation, InferConvInpGen made a depthwise SWG, InferVectorVectorActivation turns
     # the MatMul (+ MultiThreshold) into a VVAU; the MVAU inference skips annotated MatMuls
-    for t in (HalfEvenTies(), InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
+    for t in (InferPool(), InferConvInpGen(), SplitWideThresholds(), InferBinaryMatrixVectorActivation(),
               InferVectorVectorActivation(), InferQuantizedMatrixVectorActivation(),
               InferThresholdingLayer(), InferElementwiseBinaryOperation(integer_only),
               InferDuplicateStreamsLayer(), InferGlobalAccPoolLayer(), InferLabelSelectLayer(),

@@ -18,6 +18,7 @@ import numpy as np
 
 from tsmfpga.core.clip import dequantize, is_step_graph, load_codes, run_clips, to_nhwc
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.float64 import float64_golden
 from tsmfpga.core.graph import apply_output_affine, hw_core, load_model, output_affine
 from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.core.streams import clip_starts
@@ -321,8 +322,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     accuracy, golden_cmp = None, None
     t_stage = time.time()
     if cfg.golden:
-        log("[sim] QONNX golden on the same clips ...")
-        g_logits = run_clips(golden, codes, prepare=lambda f: dequantize(f, hw_input.scale, hw_input.zero_point)[None])
+        log("[sim] QONNX golden (float64) on the same clips ...")
+        g_logits = run_clips(float64_golden(golden), codes, prepare=lambda f: dequantize(f, hw_input.scale, hw_input.zero_point)[None])
         g_logits = g_logits.astype(np.float64)
         exp_logits = apply_output_affine(model, expected)
         implied = (g_logits - (pp[1] if pp else 0.0)) / (pp[0] if pp else 1.0)
@@ -330,7 +331,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         if flips:
             failures.append(f"HW graph vs QONNX golden: {flips} of {expected.size} values differ")
         golden_cmp = {"hw_graph_vs_qonnx_mismatches": flips, "max_abs_logit_diff":
-                      float(np.abs(g_logits - exp_logits).max()), "source": "python_exec vs QONNX golden"}
+                      float(np.abs(g_logits - exp_logits).max()),
+                      "source": "python_exec vs QONNX golden executed in float64"}
         if labels is not None:
             def acc(lg):
                 return float(np.mean(lg.mean(axis=1).argmax(axis=-1) == labels))

@@ -28,6 +28,7 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
+from tsmfpga.core.float64 import is_float64
 from tsmfpga.hw.ops.temporal_shift import make_temporal_shift_node
 
 #: ops allowed in the requantizer chain between a state input and its Concat
@@ -88,7 +89,10 @@ def _run_chain(model: ModelWrapper, chain, x: np.ndarray) -> np.ndarray:
         m.attribute.extend(n.attribute)
         nodes.append(m)
     nodes[-1].output[0] = "chain_out"
-    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, list(x.shape)) for t in ("chain_in", "chain_out")]
+    # the front end's float64 graphs (tsmfpga.core.float64) run the chain in float64
+    elem = TensorProto.DOUBLE if is_float64(model) else TensorProto.FLOAT
+    x = np.asarray(x, np.float64 if elem == TensorProto.DOUBLE else np.float32)
+    vi = [helper.make_tensor_value_info(t, elem, list(x.shape)) for t in ("chain_in", "chain_out")]
     sub = ModelWrapper(qonnx_make_model(helper.make_graph(nodes, "chain", [vi[0]], [vi[1]])))
     for n in chain:
         for i in n.input:
@@ -138,8 +142,9 @@ def _check_requant(model: ModelWrapper, chain, y: str, name: str) -> None:
         c = model.get_initializer(n.input[1]) if n.op_type == "Add" else None
         if c is not None and np.asarray(c).size == 1:
             bias += float(np.asarray(c).flatten()[0])
-    codes = np.arange(n_levels + 1, dtype=np.float32) + np.float32(bias)
-    x = np.broadcast_to((codes * np.float32(scale)).reshape(1, 1, -1, 1), (1, k, n_levels + 1, 1)).copy()
+    ft = np.float64 if is_float64(model) else np.float32  # the graph's precision
+    codes = np.arange(n_levels + 1, dtype=ft) + ft(bias)
+    x = np.broadcast_to((codes * ft(scale)).reshape(1, 1, -1, 1), (1, k, n_levels + 1, 1)).copy()
     try:
         got = _run_chain(model, chain, x)
     except Exception as exc:  # thresholds per channel etc.: fall back to the scale check only

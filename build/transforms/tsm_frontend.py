@@ -9,11 +9,15 @@ The front end is the ordered sequence below; every stage keeps the per-frame fun
    UINT8 pixel value; scale 1/255, zero-point 0, recorded in ``tsmfpga.hw_input``); or, with
    ``--input-type/--input-scale`` (models with float preprocessing before their first quantizer,
    BNN-PYNQ), the declared code -> ``Mul(scale)`` -> the model's raw input
-3. ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold + Mul, AveragePool+Trunc -> QuantAvgPool2d)
+3. ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold + Mul, AveragePool+Trunc -> QuantAvgPool2d);
+   from here to the end of 5 the graph is float64 (:mod:`tsmfpga.core.float64`): thresholds are
+   computed without float32 rounding
 4. ``InsertTemporalShift``: state inputs/outputs + Slice/Concat -> one stateful op per shift point
 5. streamline: ``Streamline``, then until nothing changes: MoveMulPastMaxPool ->
    AbsorbScalarBiasIntoMultiThreshold -> MoveLinearPastFork -> MoveMulPastTemporalShift ->
-   MoveMulPastJoinConcat -> MoveLinearPastEltwiseAdd -> Streamline
+   MoveMulPastJoinConcat -> MoveLinearPastEltwiseAdd -> Streamline; then ExactIntegerThresholds
+   (integer-input thresholds -> integers, exact ties to even; :mod:`tsmfpga.flow.transforms.ties`)
+   and the graph back to float32
 6. lower convs to Im2Col+MatMul; NHWC: MakeMaxPoolNHWC, AbsorbTransposeIntoMultiThreshold, then
    until nothing changes: MoveTransposePastFork, MoveTransposePastTemporalShift,
    AbsorbTransposeAfterTemporalShift, MoveTransposePastJoinAdd, AbsorbConsecutiveTransposes, ...
@@ -27,7 +31,7 @@ The front end is the ordered sequence below; every stage keeps the per-frame fun
    InferLabelSelectLayer, RemoveCNVtoFCFlatten (NCHW flatten before an FC absorbed into its
    weight rows); then
    MinimizeAccumulatorWidth (residual adds UINT4+UINT4 -> UINT5 instead of INT32) and
-   RoundAndClipThresholds (integer inputs: ``x >= t`` <=> ``x >= ceil(t)``, exact; integer thresholds)
+   RoundAndClipThresholds (thresholds clipped to the input range; already integers)
 
 What stays outside the HW layers is the float output post-processing of the classifier
 (``Mul`` by the output scale, ``Add`` of the float bias, ``Reshape`` to (1, K)): the last MVAU

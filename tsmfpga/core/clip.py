@@ -25,6 +25,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.float64 import is_float64
 
 #: frame buffers of the Python execution of stateful ops: state key -> previous frame's values
 STATE: dict[str, np.ndarray] = {}
@@ -77,6 +78,11 @@ def is_step_graph(model: ModelWrapper) -> bool:
     return len(model.graph.input) > 1
 
 
+def _float_dtype(model: ModelWrapper):
+    """numpy dtype of the graph's inputs: float64 for a graph made by :func:`~tsmfpga.core.float64.to_float64`."""
+    return np.float64 if is_float64(model) else np.float32
+
+
 def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bool = False) -> list:
     """Execute ``model`` frame by frame over one clip; returns output 0 per frame (with
     ``full_context``: every tensor of the frame, a dict name -> array).
@@ -92,11 +98,12 @@ def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bo
     if len(s_in) != len(s_out):
         raise UserFacingError(f"step graph has {len(s_in)} state inputs but {len(s_out)} state outputs; "
                               "export state_in_i / state_out_i in pairs")
-    states = {n: np.zeros(model.get_tensor_shape(n), np.float32) for n in s_in}
+    dtype = _float_dtype(model)
+    states = {n: np.zeros(model.get_tensor_shape(n), dtype) for n in s_in}
     reset_state(model)
     result = []
     for f in frames:
-        ctx = execute_onnx(model, {name: np.asarray(f, np.float32), **states},
+        ctx = execute_onnx(model, {name: np.asarray(f, dtype), **states},
                            return_full_exec_context=full_context)
         states = {a: ctx[b] for a, b in zip(s_in, s_out)}
         result.append(ctx if full_context else np.asarray(ctx[out]))
@@ -119,7 +126,7 @@ def run_streams(model: ModelWrapper, schedule: Iterable[tuple[int, np.ndarray, b
             if start:
                 reset_state(model, stream)
             set_stream(stream)
-            result.append(np.asarray(execute_onnx(model, {name: np.asarray(frame, np.float32)})[out]))
+            result.append(np.asarray(execute_onnx(model, {name: np.asarray(frame, _float_dtype(model))})[out]))
     finally:
         set_stream(0)
         reset_state(model)
@@ -136,7 +143,7 @@ def run_clips(model: ModelWrapper, clips, prepare=None) -> np.ndarray:
 
 def dequantize(codes: np.ndarray, scale: float, zero_point: float) -> np.ndarray:
     """Integer input codes -> the float input the golden graph expects."""
-    return ((np.asarray(codes, np.float64) - zero_point) * scale).astype(np.float32)
+    return (np.asarray(codes, np.float64) - zero_point) * scale
 
 
 def to_nhwc(frame: np.ndarray, layout: str | None) -> np.ndarray:
