@@ -20,6 +20,7 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
     folding = folding.to_dict() if folding else {}
     hw_input = get_meta(model, "tsmfpga.hw_input") or HwInput()
     design = get_meta(model, "tsmfpga.design")
+    thresholds = get_meta(model, "tsmfpga.integer_thresholds")  # IntegerThresholds (front end)
     inp = model.graph.input[0].name
     return {
         "stage": "compile",
@@ -43,6 +44,7 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
         "layers": folding.get("layers", []),
         "estimate_source": "analytical",
         "python_exec": get_meta(model, "tsmfpga.python_exec", {}),
+        "integer_thresholds": thresholds.to_dict() if thresholds else None,
         "input": {
             "name": inp,
             "dtype": model.get_tensor_datatype(inp).name,

@@ -23,14 +23,13 @@ at a tie (``n``).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.records import IntegerThresholds, set_meta
 
 #: relative distance to an integer (of max(1, |t|)) under which a float64 threshold is an exact tie
 TIE_RTOL = 1e-10
@@ -75,7 +74,7 @@ class ExactIntegerThresholds(Transformation):
     read as a tie, so it must not run twice (the ``streamline`` step applies it once)."""
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-        record = {"nodes": 0, "thresholds": 0, "exact_ties": 0, "nearest_non_tie": None}
+        record = IntegerThresholds()
         for node in model.graph.node:
             if node.op_type != "MultiThreshold" or not model.get_tensor_datatype(node.input[0]).is_integer():
                 continue
@@ -92,14 +91,14 @@ class ExactIntegerThresholds(Transformation):
                     f"{np.abs(new).max():.0f} is not exact in float32 (>= 2^24): the accumulator range "
                     "is too wide; lower the input or weight bit widths of the layer before it")
             dist = np.abs(np.asarray(thr, np.float64) - np.round(thr))[~tie]
-            record["nodes"] += 1
-            record["thresholds"] += int(new.size)
-            record["exact_ties"] += int(tie.sum())
+            record.nodes += 1
+            record.thresholds += int(new.size)
+            record.exact_ties += int(tie.sum())
             if dist.size:
                 nearest = float(dist.min())
-                old = record["nearest_non_tie"]
-                record["nearest_non_tie"] = nearest if old is None else min(old, nearest)
+                old = record.nearest_non_tie
+                record.nearest_non_tie = nearest if old is None else min(old, nearest)
             model.set_initializer(node.input[1], new.astype(np.asarray(thr).dtype))
-        if record["nodes"]:
-            model.set_metadata_prop(META_KEY, json.dumps(record))
+        if record.nodes:
+            set_meta(model, META_KEY, record)
         return model, False

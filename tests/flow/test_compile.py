@@ -37,6 +37,9 @@ def test_report_contract(build):
     assert max(layer["cycles"] for layer in r["layers"]) == r["ideal_ii_cycles"]
     pe = r["python_exec"]
     assert pe["bit_exact"] is True and pe["mismatches"] == 0 and pe["frames"] == 3 * T
+    assert "float64" in pe["source"]
+    it = r["integer_thresholds"]   # the front end made every integer-input threshold an integer
+    assert it["nodes"] >= 1 and it["thresholds"] >= it["nodes"] and 0 <= it["exact_ties"] <= it["thresholds"]
     assert r["input"]["dtype"] == "UINT8" and r["input"]["zero_point"] == 0
     assert abs(r["input"]["scale"] - 1 / 255) < 1e-9
     assert r["ops"].get("TemporalShift") == 2

@@ -156,3 +156,37 @@ def test_hw_graph_equals_golden_on_clips(step_graph, hw_graph):
           f"max |logit diff| {worst_logit:.3g}")
     assert mismatches == 0
     assert worst_logit < 1e-4
+
+
+def test_thresholds_are_decided_in_float64(step_graph, tmp_path_factory):
+    """qonnx_to_finn .. streamline run on a float64 graph; streamline hands over a float32 graph
+    whose integer-input thresholds are integers (and says so in its record)."""
+    from onnx import TensorProto
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from tsmfpga.core import toolenv
+    from tsmfpga.core.records import get_meta
+    from tsmfpga.flow.steps import front_end
+
+    toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn64"))
+    seen = {}
+
+    def log(step, model):
+        if step in ("qonnx_to_finn", "temporal_shift", "streamline"):
+            seen[step] = (model.graph.input[0].type.tensor_type.elem_type,
+                          {i.data_type for i in model.graph.initializer} - {TensorProto.INT64},
+                          ModelWrapper(model.model))
+
+    front_end(ModelWrapper(str(step_graph[0])), log)
+    assert seen["qonnx_to_finn"][:2] == (TensorProto.DOUBLE, {TensorProto.DOUBLE})
+    assert seen["temporal_shift"][:2] == (TensorProto.DOUBLE, {TensorProto.DOUBLE})
+    assert seen["streamline"][:2] == (TensorProto.FLOAT, {TensorProto.FLOAT})
+    model = seen["streamline"][2]
+    mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"
+           and model.get_tensor_datatype(n.input[0]).is_integer()]
+    assert mts
+    for n in mts:
+        t = model.get_initializer(n.input[1])
+        assert np.array_equal(t, np.round(t)), n.name
+    record = get_meta(model, "tsmfpga.integer_thresholds")
+    assert record.nodes == len(mts) and record.thresholds == sum(model.get_initializer(n.input[1]).size for n in mts)

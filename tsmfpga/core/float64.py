@@ -35,6 +35,7 @@ F64_OPS = {("", "Conv"), ("", "AveragePool"), ("qonnx.custom_op.general", "Quant
 
 def _retype(model: ModelWrapper, src: int, dst: int) -> ModelWrapper:
     np_dst = np.float64 if dst == TensorProto.DOUBLE else np.float32
+    model = ModelWrapper(copy.deepcopy(model.model))
     graph = model.graph
     for init in graph.initializer:
         if init.data_type == src:
@@ -50,13 +51,13 @@ def _retype(model: ModelWrapper, src: int, dst: int) -> ModelWrapper:
 
 
 def to_float64(model: ModelWrapper) -> ModelWrapper:
-    """Every float32 tensor (initializers, value infos, graph inputs/outputs, Constant nodes)
-    becomes float64, in place. Exact: every float32 value is a float64 value."""
+    """A copy in which every float32 tensor (initializers, value infos, graph inputs/outputs,
+    Constant nodes) is float64. Exact: every float32 value is a float64 value."""
     return _retype(model, TensorProto.FLOAT, TensorProto.DOUBLE)
 
 
 def to_float32(model: ModelWrapper) -> ModelWrapper:
-    """Back to float32, in place (each float64 value rounded once)."""
+    """A copy back in float32 (each float64 value rounded once)."""
     return _retype(model, TensorProto.DOUBLE, TensorProto.FLOAT)
 
 
@@ -68,8 +69,7 @@ def is_float64(model: ModelWrapper) -> bool:
 def float64_golden(model: ModelWrapper) -> ModelWrapper:
     """A float64 copy of a QONNX graph to execute as the golden: retyped, and its ``Conv`` /
     ``AveragePool`` nodes moved to :data:`F64_DOMAIN`. The original is left as it was."""
-    gold = ModelWrapper(copy.deepcopy(model.model))
-    to_float64(gold)
+    gold = to_float64(model)
     for node in gold.graph.node:
         if (node.domain, node.op_type) in F64_OPS:
             node.domain = F64_DOMAIN

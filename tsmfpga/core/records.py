@@ -11,6 +11,7 @@ Which stage writes what:
 key / file             record                      written by
 =====================  ==========================  =============================================
 tsmfpga.hw_input       :class:`HwInput`            compile step ``integer_input`` (+ ``nhwc``)
+tsmfpga.integer_thr... :class:`IntegerThresholds`  compile step ``streamline`` (exact thresholds)
 tsmfpga.design         :class:`Design`             compile step ``fold`` (board, clock, target)
 tsmfpga.folding        :class:`Folding`            compile step ``fold``
 tsmfpga.python_exec    dict (verification result)  compile step ``verify_python``
@@ -196,8 +197,24 @@ class RtlManifest(Record):
         write_json(Path(rtl_dir) / "manifest.json", self.to_dict())
 
 
+@dataclass
+class IntegerThresholds(Record):
+    """What the front end decided when it made integer-input thresholds integers (float64)."""
+
+    #: MultiThreshold nodes on integer inputs, and their thresholds
+    nodes: int = 0
+    thresholds: int = 0
+    #: thresholds that were exact rounding ties (sent to the even level)
+    exact_ties: int = 0
+    #: smallest distance of a non-tie threshold from an integer (how close float32 would have come
+    #: to deciding it wrong); None when every threshold was a tie
+    nearest_non_tie: float | None = None
+    version: int = SCHEMA_VERSION
+
+
 #: graph metadata keys with a typed record
-META_RECORDS = {"tsmfpga.hw_input": HwInput, "tsmfpga.design": Design, "tsmfpga.folding": Folding}
+META_RECORDS = {"tsmfpga.hw_input": HwInput, "tsmfpga.design": Design, "tsmfpga.folding": Folding,
+                "tsmfpga.integer_thresholds": IntegerThresholds}
 
 
 def get_meta(model, key: str, default=None):
