@@ -62,6 +62,9 @@ class SimConfig:
     #: cameras of the multi-stream regression (``--streams N``, :mod:`tsmfpga.sim.multistream`);
     #: None: every stream the design serves (1: the single-stream runs only)
     streams: int | None = None
+    #: simulator processes the main run is split over, running at once (whole clips each, at least
+    #: MIN_SHARD_FRAMES frames each); None: one per CPU core
+    shards: int | None = None
     #: output folder (default DIR/sim)
     out: Path | None = None
     #: compiled simulator models, one folder per key (RTL, testbench, flags, toolchain); default
@@ -77,6 +80,8 @@ class SimConfig:
             setattr(self, name, Path(v) if v is not None else None)
         if self.simulator not in ("verilator", "icarus"):
             raise UserFacingError(f"--simulator {self.simulator!r}: use verilator or icarus")
+        if self.shards is not None and self.shards < 1:
+            raise UserFacingError(f"--shards {self.shards}: must be >= 1 (simulator processes of the main run)")
         if self.streams is not None and self.streams < 1:
             raise UserFacingError(f"--streams {self.streams}: must be >= 1 (cameras to interleave)")
         self.burst = tuple(int(v) for v in self.burst)
@@ -136,6 +141,9 @@ def _codes(cfg: SimConfig, report: dict, golden, hw_input: HwInput, frames: int,
 #: fewest frames a run streams (short clip sets are repeated): the interval is measured on the
 #: second half of the frame starts and the steady latency needs the pipeline filled first
 MIN_TIMING_FRAMES = 24
+#: fewest frames one simulator process of the main run streams (its interval is measured on the
+#: second half of its own frames)
+MIN_SHARD_FRAMES = 16
 
 
 def _stats(values) -> dict:
@@ -193,11 +201,14 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     ideal = report.get("ideal_ii_cycles") or 4 * manifest["input"]["frame_beats"]
     duty = (cfg.burst[0] / (cfg.burst[0] + cfg.burst[1])) if cfg.burst[0] else 1.0
     budget = int(n_clips * t_frames * ideal * 4 * (256 / cfg.p_valid) * (256 / cfg.p_ready) / duty ** 2) + 1_000_000
-    got, run = harness.stream(exe, rtl, cfg.out, manifest, flat, starts, simulator=cfg.simulator,
-                              seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready, max_cycles=budget,
-                              burst=cfg.burst)
-    stages["main_run"] = round(run.wall_s, 2)
     n_frames = n_clips * t_frames
+    shards = max(1, min(cfg.shards or os.cpu_count() or 1, n_clips, n_frames // MIN_SHARD_FRAMES))
+    if shards > 1:
+        log(f"[sim] main run split over {shards} simulator processes (whole clips each) ...")
+    got, run = harness.stream_shards(exe, rtl, cfg.out, manifest, flat, starts, shards, simulator=cfg.simulator,
+                                     seed=cfg.seed + 1, p_valid=cfg.p_valid, p_ready=cfg.p_ready,
+                                     max_cycles=budget, burst=cfg.burst)
+    stages["main_run"] = round(run.wall_s, 2)
     failures: list[str] = []
 
     def check(name, values, r, clips=None):
@@ -223,9 +234,12 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
     traces = [{"clip": int(c), "frame": int(t), "index": int(i), "rtl": int(got_full[c, t, i]),
                "expected": int(expected[c, t, i])} for c, t, i in bad[:20]]
     # the interval is the rate frames leave the pipeline (input starts can run ahead while FIFOs
-    # fill), measured on the second half of the back-to-back frames
-    ends_out = [run.out_end[f] for f in range(n_frames) if f in run.out_end]
-    steady = np.diff(ends_out)[len(ends_out) // 2:] if len(ends_out) > 2 else np.diff(ends_out)
+    # fill), measured on the second half of the back-to-back frames of each simulator process
+    steady = []
+    for a, n in run.segments or [(0, n_frames)]:
+        ends_out = [run.out_end[f] for f in range(a, a + n) if f in run.out_end]
+        steady += list(np.diff(ends_out)[len(ends_out) // 2:] if len(ends_out) > 2 else np.diff(ends_out))
+    steady = np.asarray(steady, np.int64)
     ii = float(np.mean(steady)) if len(steady) else None
     lat, lat_iso, warmup, period = [], [], [], 0
     # every frame of the main run has its latency measured (back to back: FIFOs fill, so it grows)
@@ -401,6 +415,7 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "accuracy": accuracy,
         "sim_wall_s": round(run.wall_s, 2),
         "sim_speed_fps": round(n_frames / run.wall_s, 2) if run.wall_s else None,
+        "sim_processes": len(run.segments or [None]),
         "sim_cycles": run.cycles,
         "python_exec_s": round(t_pyexec, 2),
         "seconds": round(time.time() - t_start, 1),
@@ -411,7 +426,8 @@ def run_sim(cfg: SimConfig, log=print) -> dict:
         "units": {"stage_seconds": "s wall clock per stage (build: 0.x s when cached)","latency_cycles": "clock cycles (rtl_sim)", "ii_cycles": "clock cycles per frame (rtl_sim)",
                   "ideal_ii_cycles": "clock cycles per frame (analytical, from the folding)",
                   "fps": "frames/s at clock_mhz (rtl_sim)", "latency_us": "microseconds at clock_mhz (rtl_sim)",
-                  "sim_speed_fps": "simulated frames per wall-clock second on this machine"},
+                  "sim_speed_fps": "simulated frames per wall-clock second on this machine (main run, "
+                                   "sim_processes simulator processes at once, whole clips each)"},
     }
     tmp = cfg.out / "report.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -463,7 +479,8 @@ def summary(r: dict) -> str:
          + ", ".join(f"{k} {v:.0f}" for k, v in lat["percentiles"].items()) + " cycles"),
         f"  interval: {r['ii_cycles']} cycles/frame measured vs {r['ideal_ii_cycles']} ideal "
         f"(efficiency {r['efficiency']}) -> {r['fps']} fps",
-        f"  simulation speed: {r['sim_speed_fps']} frames/s wall clock ({r['sim_wall_s']} s)",
+        f"  simulation speed: {r['sim_speed_fps']} frames/s wall clock ({r['sim_wall_s']} s, "
+        f"{r.get('sim_processes', 1)} simulator process(es))",
         *(["  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stage_seconds"].items())
            + (" (model from the build cache)" if r.get("build", {}).get("cached") else "")]
           if r.get("stage_seconds") else []),

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,9 @@ class SimRun:
     #: multi-stream tops: frame -> m_axis_tdest of its output beats; bad_tdest: it changed inside a frame
     out_dest: dict[int, int] | None = None
     bad_tdest: bool = False
+    #: a run split over simulator processes (:func:`stream_shards`): (first frame, frames) of each;
+    #: cycle stamps compare only within one entry (each process starts at cycle 0)
+    segments: list[tuple[int, int]] | None = None
 
 
 def render_tb(manifest: dict, monitor_fifos: bool = False) -> str:
@@ -288,3 +292,54 @@ def stream(exe: Path, rtl_dir: Path, work: Path, manifest, frames: np.ndarray, c
             len(frames) * m.output.frame_beats, dests=dests, **run_kw)
     values = unpack_beats(r.outputs, m.output.lanes, m.output.elem_bits, encoding=m.output.encoding())
     return values, r
+
+
+def stream_shards(exe: Path, rtl_dir: Path, work: Path, manifest, frames: np.ndarray, clip_start: np.ndarray,
+                  shards: int, **run_kw) -> tuple[np.ndarray, SimRun]:
+    """:func:`stream` split over ``shards`` simulator processes that run at once (one per CPU
+    core), each a contiguous run of whole clips (split where ``clip_start`` is set) in its own
+    folder ``work/shard_K``. Clips are independent (state cleared at clip start), so the outputs
+    are those of one long run. Returns the values in frame order and one merged run: frame stamps
+    per shard (:attr:`SimRun.segments`), ``cycles`` summed, ``wall_s`` the wall clock of the
+    whole parallel run. ``shards`` = 1 is :func:`stream`."""
+    frames = np.asarray(frames).reshape(len(frames), -1)
+    first = np.flatnonzero(np.asarray(clip_start)) if np.any(clip_start) else np.array([0])
+    if first[0] != 0:
+        first = np.concatenate([[0], first])
+    shards = max(1, min(int(shards), len(first)))
+    if shards == 1:
+        return stream(exe, rtl_dir, work, manifest, frames, clip_start, **run_kw)
+    if run_kw.get("taps") or run_kw.get("dests") is not None:
+        raise HarnessError("layer taps and multi-stream runs are not split over processes")
+    # whole clips per shard, as even as frames allow
+    cuts = [int(first[round(k * len(first) / shards)]) for k in range(shards)] + [len(frames)]
+    parts = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+    def one(k: int):
+        a, b = parts[k]
+        sub = Path(work) / f"shard_{k}"
+        sub.mkdir(parents=True, exist_ok=True)
+        return stream(exe, rtl_dir, sub, manifest, frames[a:b], np.asarray(clip_start)[a:b], **run_kw)
+
+    t0 = time.time()
+    with ThreadPoolExecutor(len(parts)) as pool:  # the simulators are subprocesses: real parallelism
+        results = list(pool.map(one, range(len(parts))))
+    wall = time.time() - t0
+    done = [(v, (b - a)) for (v, r), (a, b) in zip(results, parts) if not r.timeout]
+    per_frame = done[0][0].size // done[0][1] if done else None
+    values, merged = [], SimRun([], {}, {}, {}, 0, False, False, False, wall, None, None, False, [])
+    for (v, r), (a, b) in zip(results, parts):
+        if per_frame is not None and v.size < per_frame * (b - a):  # a shard cut short: keep the frame grid
+            v = np.concatenate([v, np.full(per_frame * (b - a) - v.size, np.iinfo(np.int64).min, np.int64)])
+        values.append(np.asarray(v, np.int64))
+        merged.outputs += r.outputs
+        for key, occ in r.fifo_max.items():
+            merged.fifo_max[key] = max(occ, merged.fifo_max.get(key, 0))
+        merged.in_start.update({a + f: c for f, c in r.in_start.items()})
+        merged.out_end.update({a + f: c for f, c in r.out_end.items()})
+        merged.cycles += r.cycles
+        merged.timeout |= r.timeout
+        merged.bad_tlast |= r.bad_tlast
+        merged.status_error |= r.status_error
+        merged.segments.append((a, b - a))
+    return np.concatenate(values), merged

@@ -93,7 +93,7 @@ def _sim(args: argparse.Namespace) -> int:
     cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,
                     simulator=args.simulator, p_valid=args.p_valid, p_ready=args.p_ready, seed=args.seed,
                     golden=not args.no_golden, taps=not args.no_taps, x_seeds=args.x_seeds, burst=_burst(args.burst),
-                    streams=args.streams)
+                    streams=args.streams, shards=args.shards)
     try:
         report = run_sim(cfg)
     except HarnessError as exc:
@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ON+OFF cycles, on top of --p-valid/--p-ready (default: no bursts)")
     p.add_argument("--x-seeds", type=int, default=0,
                    help="X propagation: rebuild with random initial values and run under N seeds (default 0: skip)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="split the main run over N simulator processes running at once, whole clips each "
+                        "(default: one per CPU core, each at least 16 frames)")
     p.add_argument("--no-taps", action="store_true",
                    help="skip the layer taps (clip 0 again, every inter-layer stream compared with the HW graph)")
     p.add_argument("--streams", type=int, default=None, metavar="N",

@@ -209,3 +209,19 @@ def test_bad_burst_is_refused(tsm_build, tmp_path):
 def test_random_backpressure_1000_frames(tsm_build, tmp_path):
     r = _backpressure(tsm_build, tmp_path, clips=250)
     assert r["frames"] >= 1000
+
+
+def test_main_run_over_two_processes(tsm_build, tmp_path):
+    """--shards 2: the main run as two simulator processes at once (whole clips each) is bit-exact
+    with the HW graph, its interval is measured per process and the latency stays fixed."""
+    from tsmfpga.sim.fullsim import MIN_SHARD_FRAMES, SimConfig, run_sim
+
+    out, _ = tsm_build
+    clips = -(-2 * MIN_SHARD_FRAMES // TSM_T)
+    r = run_sim(SimConfig(build_dir=out, clips=clips, golden=False, taps=False, shards=2, out=tmp_path / "s"),
+                log=lambda s: None)
+    assert r["passed"], r["failures"]
+    assert r["sim_processes"] == 2 and r["bit_exact"] and r["frames"] == clips * TSM_T
+    assert r["efficiency"] >= 0.9 and r["latency_cycles"]["max"] == r["latency_cycles"]["min"]
+    with pytest.raises(Exception, match="--shards 0"):
+        SimConfig(build_dir=out, shards=0)

@@ -126,3 +126,26 @@ def test_stage_seconds_in_reports_and_second_sim_is_cached(tsm_build, tmp_path):
     assert runs[1]["build"]["cached"] is True and runs[1]["build"]["key"] == runs[0]["build"]["key"]
     lr = runs[1]["latency_cycles"]["runs"]
     assert lr["steady"]["frames"] <= runs[1]["frames"] and lr["isolated"]["frames"] <= runs[1]["frames"]
+
+
+def test_main_run_split_over_processes_gives_the_same_outputs(tmp_path):
+    """stream_shards: whole clips per simulator process, run at once; the outputs are those of one
+    long run, the frame stamps come per process (segments), the cycles add up."""
+    m = _tiny(tmp_path / "rtl")
+    exe = harness.build(tmp_path / "rtl", m, tmp_path / "w", cache_dir=tmp_path / "cache", log=lambda s: None)
+    n_clips, t = 5, 3
+    frames = (np.arange(n_clips * t * FRAME).reshape(n_clips * t, FRAME) * 7) % 250
+    starts = clip_starts(n_clips, t)
+    one, run1 = harness.stream(exe, tmp_path / "rtl", tmp_path / "w", m, frames, starts)
+    assert run1.segments is None and list(one) == list(frames.reshape(-1) + 1)
+    for shards in (2, 3, 9):
+        got, run = harness.stream_shards(exe, tmp_path / "rtl", tmp_path / f"s{shards}", m, frames, starts, shards)
+        np.testing.assert_array_equal(got, one)
+        segs = run.segments
+        assert len(segs) == min(shards, n_clips)
+        assert segs[0][0] == 0 and sum(n for _, n in segs) == n_clips * t
+        assert all(n % t == 0 for _, n in segs), "whole clips per process"
+        assert sorted(run.out_end) == list(range(n_clips * t)) and sorted(run.in_start) == list(range(n_clips * t))
+        assert run.cycles > 0 and not (run.timeout or run.bad_tlast or run.status_error)
+        # each process starts at cycle 0: its first frame's stamps are as early as the single run's
+        assert all(run.in_start[a] == run1.in_start[0] for a, _ in segs)
