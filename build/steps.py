@@ -21,7 +21,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core import records, toolenv
 from tsmfpga.core.errors import UserFacingError
-from tsmfpga.core.float64 import to_float32, to_float64
+from tsmfpga.core.float64 import executable_float64, to_float32
 from tsmfpga.core.graph import is_hw_node, load_model, postproc_nodes
 from tsmfpga.flow.config import CompileConfig
 from tsmfpga.flow.folding import fold, set_streams
@@ -142,11 +142,11 @@ def step_qonnx_to_finn(model, cfg):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    model = to_float64(model)
+    model = executable_float64(model)
     with _float64_thresholds():
         for t in (AnnotateTruncSign(), ConvertQONNXtoFINN()):
             model = model.transform(t)
-    model = to_float64(model)  # tensors the conversion created as float32 (exact: float32 values)
+    model = executable_float64(model)  # tensors the conversion created as float32 (exact: float32 values)
     for t in (InferShapes(), InferDataTypes()):
         model = model.transform(t)
     return model
@@ -157,8 +157,8 @@ def step_temporal_shift(model, cfg):
     """State plumbing of the step graph (state inputs/outputs, Slice/Concat) -> stateful TemporalShift."""
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    model = to_float64(model).transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
-    model = to_float64(model)
+    model = executable_float64(model).transform(InsertTemporalShift()).transform(GiveUniqueNodeNames())
+    model = executable_float64(model)
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         extra = [i.name for i in model.graph.input[1:]] + [o.name for o in model.graph.output[1:]]
         raise UnmappedNodeError(
@@ -181,12 +181,12 @@ def step_streamline(model, cfg):
     )
     from qonnx.transformation.infer_datatypes import InferDataTypes
 
-    model = to_float64(model).transform(Streamline())
+    model = executable_float64(model).transform(Streamline())
     model = until_fixpoint(model, [
         MoveMulPastMaxPool(), AbsorbScalarBiasIntoMultiThreshold(), MoveLinearPastFork(),
         MoveMulPastTemporalShift(), MoveMulPastJoinConcat(), MoveLinearPastEltwiseAdd(), Streamline(),
     ])
-    model = to_float64(model).transform(InferDataTypes()).transform(ExactIntegerThresholds())
+    model = executable_float64(model).transform(InferDataTypes()).transform(ExactIntegerThresholds())
     return to_float32(model).transform(InferDataTypes())
 
 

@@ -112,3 +112,38 @@ def test_run_clip_threads_float64_state(tmp_path):
     a, b = run_clip(model, frames), run_clip(gold, frames)
     assert all(y.dtype == np.float64 for y in b)
     np.testing.assert_allclose(np.stack(b), np.stack(a), rtol=1e-4, atol=1e-4)
+
+
+def test_front_end_float64_region_executes_conv_and_returns_home():
+    """The compiler's float64 region: Conv runs through the float64 stand-in, so FINN's
+    MoveAddPastConv (which executes the Conv on a constant) works there and keeps the function;
+    to_float32 puts every op back in its own domain and drops the extra opset import."""
+    from finn.transformation.streamline.reorder import MoveAddPastConv
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.basic import qonnx_make_model
+
+    from tsmfpga.core.float64 import F64_DOMAIN, executable_float64, to_float32
+
+    rng = np.random.default_rng(3)
+    add = helper.make_node("Add", ["x", "a"], ["t"], name="add")
+    conv = helper.make_node("Conv", ["t", "w"], ["y"], kernel_shape=[3, 3], pads=[0, 0, 0, 0], name="conv")
+    g = helper.make_graph([add, conv], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+                          value_info=[helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 3, 6, 6])])
+    model = ModelWrapper(qonnx_make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    model.set_initializer("a", (rng.normal(size=(1, 3, 1, 1)) / 3).astype(np.float32))
+    model.set_initializer("w", rng.normal(size=(4, 3, 3, 3)).astype(np.float32))
+    f64 = executable_float64(model)
+    assert [n.domain for n in f64.graph.node] == ["", F64_DOMAIN]
+    x = rng.normal(size=(1, 3, 6, 6))
+    before = execute_onnx(f64, {"x": x})["y"]
+    moved = f64.transform(MoveAddPastConv())
+    assert [n.op_type for n in moved.graph.node] == ["Conv", "Add"], "the Add moved past the Conv"
+    after = execute_onnx(moved, {"x": x})["y"]
+    assert after.dtype == np.float64
+    np.testing.assert_allclose(after, before, rtol=1e-12, atol=1e-12)
+    back = to_float32(moved)
+    assert {n.domain for n in back.graph.node} == {""}
+    assert all(i.domain != F64_DOMAIN for i in back.model.opset_import)
+    np.testing.assert_allclose(execute_onnx(back, {"x": x.astype(np.float32)})["y"], before, rtol=1e-4, atol=1e-4)

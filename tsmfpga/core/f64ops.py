@@ -15,6 +15,7 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 from qonnx.custom_op.general.intquant import IntQuant, int_quant
+from qonnx.transformation.infer_datatypes import infer_mac_result_dtype
 
 __all__ = ["Conv", "AveragePool", "Quant"]
 
@@ -39,7 +40,10 @@ class _Float64Op(CustomOp):
                                 **{a.name: helper.get_attribute_value(a) for a in node.attribute})
 
     def infer_node_datatype(self, model):
-        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+        # as qonnx infers the standard op: keep an annotation other than FLOAT32 (AveragePool)
+        out = self.onnx_node.output[0]
+        if model.get_tensor_datatype(out) in (None, DataType["FLOAT32"]):
+            model.set_tensor_datatype(out, DataType["FLOAT32"])
 
     def verify_node(self):
         return []
@@ -56,6 +60,13 @@ class _Float64Op(CustomOp):
 
 class Conv(_Float64Op):
     """ONNX Conv (2D), float64."""
+
+    def infer_node_datatype(self, model):
+        # a MAC, as qonnx infers the standard Conv (integer inputs: an integer accumulator)
+        node = self.onnx_node
+        idtypes = [model.get_tensor_datatype(i) for i in node.input]
+        model.set_tensor_datatype(node.output[0], infer_mac_result_dtype(
+            idtypes, model.get_tensor_datatype(node.output[0]), possible_negation=False))
 
     def execute_node(self, context, graph):
         torch = _torch()
