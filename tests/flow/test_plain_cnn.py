@@ -297,26 +297,16 @@ EXPECTED_OPS = {
 INPUT_CODE = {"int8_signed_input": ("INT8", False), "asym_input": ("UINT8", True)}
 
 
-class KnownFoldingLimit(Exception):
-    """The LUTRAM limit described in the xfail below (any other error fails the test)."""
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=KnownFoldingLimit, reason=(
-    "fold, not the front end: build/estimates.py estimate_mvau always puts an MVAU's embedded "
-    "thresholds in LUTRAM (1.1*PE*(2^b-1)*acc_bits*ceil(TMEM/64) LUTs, ram_style_thresholds="
-    "'distributed'): 255 thresholds x 21 bits ~ 5,890 LUTRAM per 8-bit-activation layer however "
-    "small, so three such layers exceed pynq-z2's LUTRAM budget even fully folded; thresholds "
-    "are never moved to BRAM. The graph itself maps (check_mapped passes)."))
 def test_cnv_w8a8_three_thresholded_layers_fit(tmp_path):
-    from tsmfpga.flow.folding import FoldingError
-
-    try:
-        compile_zoo("cnv_w8a8_hidden_fc", tmp_path)
-    except FoldingError as exc:
-        assert (tmp_path / "build" / "steps" / "08_check_mapped.onnx").is_file()
-        assert "LUTRAM" in str(exc)
-        raise KnownFoldingLimit(str(exc)) from exc
+    """Three 8-bit-activation layers on pynq-z2 (once refused: 255 embedded thresholds per MVAU
+    channel in LUTRAM). Their thresholds now live in standalone binary-search Thresholding layers
+    (``SplitWideThresholds``): the design folds within the budget and is bit-exact."""
+    report, out = compile_zoo("cnv_w8a8_hidden_fc", tmp_path)
+    assert report["python_exec"]["bit_exact"] is True
+    assert report["ops"].get("Thresholding", 0) >= 3, report["ops"]
+    util = report["utilization"]
+    assert all(util[k] <= report["budget"][k] for k in ("LUT", "LUTRAM", "BRAM36", "DSP")), (util, report["budget"])
 
 
 def test_float_input_without_quantizer_names_the_input(tmp_path):
