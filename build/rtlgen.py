@@ -48,7 +48,8 @@ def sizing_frames(latencies: list[int], period: int) -> int:
 
 
 def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, period: int,
-                             log=print, frames_n: int = SIZING_FRAMES, fixed: dict | None = None) -> tuple[dict, dict]:
+                             log=print, frames_n: int = SIZING_FRAMES, fixed: dict | None = None,
+                             capacity: dict | None = None) -> tuple[dict, dict]:
     """FINN-style FIFO sizing: every FIFO one frame deep (capped), frames offered every
     ``period`` cycles (the folding's ideal interval: a FIFO upstream of a stage slower than that
     would fill up, so the measured depths are the ones the target rate needs), no output
@@ -59,10 +60,13 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     fills up to the cap only shows a producer running ahead of a slower consumer (e.g. a sliding
     window feeding a deeply folded MVAU): it needs no depth, so the run is repeated with such
     FIFOs at their analytical depth (``fixed``), as they will be built. A FIFO between a fork and
-    its join that fills up stays an error (its depth decides whether the design deadlocks)."""
+    its join that fills up is given a 4x larger sizing capacity (``capacity``: tensor -> address
+    bits) and the run repeated, up to the cap; full at the cap, it is an error (its depth decides
+    whether the design deadlocks, and the measurement would only be a lower bound)."""
     t0 = time.time()
     big = {e.tensor: min(SIZING_MAX_ADDR_WIDTH, addr_width_for(e.frame_beats + 2))
            for e in edges(core, instances) if e.dst is not None}
+    big.update(capacity or {})
     big.update(fixed or {})
     manifest = write_rtl(core, instances, work / "rtl", big)
     t_rtl = time.time() - t0
@@ -83,14 +87,21 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
         log(f"[compile] the pipeline holds more frames than the sizing run streamed: again with {need}")
         frames_n = need
     capped = {t: occ for t, occ in run.fifo_max.items() if occ >= (1 << big[t]) + 1 and t not in (fixed or {})}
-    chain = sorted(t for t in capped if t not in reconvergent_edges(core))
+    region = reconvergent_edges(core)
+    grow = {t: min(SIZING_MAX_ADDR_WIDTH, big[t] + 2) for t in capped
+            if t in region and big[t] < SIZING_MAX_ADDR_WIDTH}
+    if grow:   # a fork -> join FIFO needs more than its one-frame sizing capacity: measure it larger
+        log(f"[compile] FIFO sizing: {len(grow)} FIFO(s) between a fork and its join filled up their sizing "
+            f"capacity: again with 4x the capacity ({', '.join(f'{t}: {(1 << a) + 1} beats' for t, a in sorted(grow.items()))})")
+        return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=fixed,
+                                        capacity={**(capacity or {}), **grow})
+    chain = sorted(t for t in capped if t not in region)
     if chain and not run.timeout and len(chain) == len(capped):
         names = [f"{getattr(core.find_producer(t), 'name', 'input')} -> "
                  f"{(core.find_consumers(t) or [None])[0].name if core.find_consumers(t) else 'output'}" for t in chain]
         log(f"[compile] FIFO sizing: {len(chain)} chain FIFO(s) filled up ({', '.join(names)}: a producer running "
             f"ahead of a slower consumer): again with them and the chain before them at their analytical depth")
         plan0 = analytical_depths(core)
-        region = reconvergent_edges(core)
         upstream = set(chain)   # the chain edges before a filled one would fill next: all at once
         for t in chain:
             prod = core.find_producer(t)
@@ -101,7 +112,8 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
                 upstream.add(dyn[0])   # up to and including the graph input's FIFO
                 prod = core.find_producer(dyn[0])
         again = {**(fixed or {}), **{t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in upstream if t in big}}
-        return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=again)
+        return size_fifos_by_simulation(core, instances, work, period, log=log, frames_n=frames_n, fixed=again,
+                                        capacity=capacity)
     if capped:   # a full FIFO during sizing: its measured occupancy is a lower bound, not a depth
         raise SizingCapError(
             f"FIFO sizing: {len(capped)} FIFO(s) filled up to their sizing capacity ({sorted(capped.items())[:5]} "

@@ -145,7 +145,8 @@ def _property(request, examples: int, derandomize: bool) -> None:
 
 #: the CI tier: fixed examples through the same path (the generated ones run in `make fuzz`):
 #: 1-bit binary weights with 3-bit activations (crashed QAT before), a last stage without blocks
-#: and 8-bit activations (standalone thresholds), and a refusal
+#: and 8-bit activations (standalone thresholds), a refusal, and the first failure of a `make fuzz`
+#: run (2026-12-01): a residual FIFO needing more than its one-frame sizing capacity (SizingCapError)
 EXAMPLES = [
     {"model": {"in_channels": 1, "input_size": 16, "widths": [8, 16], "blocks": [1, 1], "act_bits": 3,
                "weight_bits": 1, "first_weight_bits": 8, "last_weight_bits": 8, "shift_div": 4,
@@ -156,6 +157,9 @@ EXAMPLES = [
     {"model": {"in_channels": 1, "input_size": 16, "widths": [8], "blocks": [1], "act_bits": 4, "weight_bits": 4,
                "first_weight_bits": 8, "last_weight_bits": 8, "shift_div": 8, "shift_direction": "bidirectional",
                "num_classes": 2}, "frames": 2, "p_valid": 256, "p_ready": 256, "seed": 3},
+    {"model": {"in_channels": 1, "input_size": 8, "widths": [16, 8], "blocks": [1, 1], "act_bits": 8,
+               "weight_bits": 2, "first_weight_bits": 1, "last_weight_bits": 8, "shift_div": 4,
+               "shift_direction": "online", "num_classes": 3}, "frames": 4, "p_valid": 256, "p_ready": 256, "seed": 51},
 ]
 
 
