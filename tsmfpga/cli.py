@@ -87,7 +87,8 @@ def _burst(text: str | None) -> tuple[int, int]:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from tsmfpga.sim.fullsim import SimConfig, run_sim, summary
+    from tsmfpga.sim.fullsim import SimConfig, run_sim
+    from tsmfpga.sim.sim_summary import summary
     from tsmfpga.sim.harness import HarnessError
 
     cfg = SimConfig(build_dir=Path(args.dir), clips=args.clips, inputs=args.inputs, labels=args.labels,

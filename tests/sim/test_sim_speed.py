@@ -104,7 +104,8 @@ def test_build_cache_hit_and_miss(tmp_path):
 
 @pytest.mark.slow   # the session's small-TSM compile + two sims
 def test_stage_seconds_in_reports_and_second_sim_is_cached(tsm_build, tmp_path):
-    from tsmfpga.sim.fullsim import SimConfig, run_sim, summary
+    from tsmfpga.sim.fullsim import SimConfig, run_sim
+    from tsmfpga.sim.sim_summary import summary
 
     out, _ = tsm_build
     rep = json.loads((out / "report.json").read_text())
