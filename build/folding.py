@@ -15,7 +15,7 @@ It follows SetFolding's rules and constraints:
 
 Then the analytical estimates are totalled and checked against ``budget_fraction`` of the board
 (LUT, LUTRAM, BRAM36, DSP, FF). Repairs before giving up: MVAUs switch from DSP to LUT multipliers
-(largest DSP consumer first) while DSPs are over budget; memories move from BRAM to LUTRAM (lowest
+(the fewest LUTs added for the DSPs needed first) while DSPs are over budget; memories move from BRAM to LUTRAM (lowest
 BRAM efficiency first) while BRAM is over budget, and from LUTRAM to BRAM (largest first) while
 LUTRAM is over and BRAM has room. Otherwise :class:`FoldingError` names the
 resource, needed vs budget, and the largest consumer. Without a target the highest frame rate that
@@ -191,17 +191,37 @@ def _movable(r) -> bool:
     return owner_for(r["op"]).memory_attr is not None
 
 
+def _cheapest_dsp_switch(model, board, nodes, layers, deficit: float):
+    """The DSP-MAC layer to switch to LUT MACs next: of those whose switch alone frees ``deficit``
+    DSPs, the one adding the fewest LUTs; if none does, the fewest LUTs added per DSP freed.
+    (With packed DSP MACs the largest DSP consumer is often not the cheapest to give up.)"""
+    cands = []
+    for r in layers:
+        if r.get("mac_impl") != "dsp" or r["resources"]["DSP"] <= 0:
+            continue
+        n = nodes[r["name"]]
+        owner = owner_for(n)
+        owner.set_mac_impl(n, "lut")
+        lut = estimate_layer(model, n, board)["resources"]["LUT"]
+        owner.set_mac_impl(n, "dsp")
+        cands.append((lut - r["resources"]["LUT"], r["resources"]["DSP"], r["name"]))
+    if not cands:
+        return None
+    covers = [c for c in cands if c[1] >= deficit]
+    best = (min(covers, key=lambda c: (c[0], c[2])) if covers
+            else min(cands, key=lambda c: (c[0] / c[1], c[2])))
+    return nodes[best[2]]
+
+
 def _repair(model, board, budget) -> list[dict]:
     """DSP -> LUT MACs while DSPs are over; BRAM -> LUTRAM while BRAM is over. Returns estimates."""
     nodes = {n.name: n for n in _hw_nodes(model)}
     layers = _estimate_all(model, board)
     tot = _totals(layers)
     while tot["DSP"] > budget["DSP"]:
-        dsp_layers = sorted((r for r in layers if r.get("mac_impl") == "dsp" and r["resources"]["DSP"] > 0),
-                            key=lambda r: -r["resources"]["DSP"])
-        if not dsp_layers:
+        n = _cheapest_dsp_switch(model, board, nodes, layers, tot["DSP"] - budget["DSP"])
+        if n is None:
             break
-        n = nodes[dsp_layers[0]["name"]]
         owner_for(n).set_mac_impl(n, "lut")
         layers = _estimate_all(model, board)
         tot = _totals(layers)

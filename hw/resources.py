@@ -20,10 +20,11 @@ Choices (see also ``synth.py`` and ``synth_modules.py``):
     per cent above a flat run (LUT +1.9 %, FF +4.9 %, BRAM36 15 vs 13.5, DSP equal), so it errs
     on the safe side, at about twice the run time (435 s vs 229 s for ~29k LUT on this machine).
   * DSP: yosys ignores ``(* use_dsp *)``; ``synth_xilinx`` maps every ``$mul`` whose product is
-    at least 9 bits wide (and operands within 25x18) to a DSP48E1, one product per DSP
-    (no SIMD packing). Our MVAU with MAC_IMPL "dsp" multiplies with ``*``, so each of its
-    PE*SIMD products is one DSP; MAC_IMPL "lut" writes the product as shift-and-add logic, which
-    never becomes a DSP. Multiplications elsewhere follow the size rule.
+    at least 9 bits wide (and operands within 25x18) to a DSP48E1, one ``$mul`` per DSP. Our
+    MVAU with MAC_IMPL "dsp" has PE*ceil(SIMD/DSP_LANES) multipliers, each a dot product of
+    DSP_LANES lanes packed into one ``*`` (hw/rtl/mvau.sv), so each is one DSP; MAC_IMPL "lut"
+    writes the product as shift-and-add logic, which never becomes a DSP. Multiplications
+    elsewhere follow the size rule.
   * Estimate-only substitutions of third-party sources (``synth.ESTIMATE_PATCHES``) are listed
     under ``substitutions``.
 """
@@ -162,7 +163,8 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         "substitutions": est["substitutions"],
         "dsp_mapping": ("yosys ignores (* use_dsp *) and maps each $mul with a >= 9-bit product "
                         "(operands up to 25x18) to one DSP48E1; MVAU MAC_IMPL 'dsp' = one DSP per "
-                        "PE*SIMD product, MAC_IMPL 'lut' = shift-and-add logic, no DSP"),
+                        "multiplier, PE*ceil(SIMD/DSP_LANES) (DSP_LANES products packed in each), "
+                        "MAC_IMPL 'lut' = shift-and-add logic, no DSP"),
         "log": str(work / ("elab" if per_module else ".") / "yosys.log"),
         "method": "per_module" if per_module else "whole_design",
         "cache": est.get("cache"),

@@ -7,7 +7,7 @@ Decisions (declared finn attributes, honoured by the backend):
 
 * ``resType`` "dsp" | "lut" -> ``MAC_IMPL``: products as ``*`` (one DSP48E1 per product in
   yosys) or shift-and-add logic. Default "dsp" where the DSP datapath can take the layer
-  (:func:`mvau_dsp_feasible`); the folder moves the largest DSP consumers to "lut" while DSPs are
+  (:func:`mvau_dsp_feasible`); the folder moves the cheapest DSP consumers to "lut" while DSPs are
   over budget. "auto" (never folded) builds "dsp".
 * ``ram_style`` "block" | "distributed" -> ``RAM_STYLE``: the weight ROM's ``rom_style``
   attribute. Default: the memory using the smaller fraction of its board resource
@@ -19,8 +19,10 @@ accumulator + threshold comparators/LUTRAM) + weight LUTRAM) with ``resType`` "d
 LUTs) or "lut" (multiplier LUTs SIMD*(2*ceil((W+A)/6)-1)*(W+A) per PE); BRAM finn-plus
 ``MVAU.bram_estimation`` (RAMB18 of the weight memory; 0 for LUTRAM); LUTRAM = weight memory
 PE*SIMD*W*ceil(WMEM/64) when distributed + thresholds 1.1*PE*(2^b-1)*acc*ceil(TMEM/64);
-DSP ("dsp" MACs) ceil(PE/lanes)*SIMD with lanes = 1 (one product per DSP48E1, measured with yosys;
-finn-plus' ``MVAU_rtl.dsp_estimation`` assumes packing and is kept as ``dsp_finn_estimate``);
+DSP ("dsp" MACs) ceil(SIMD/lanes)*PE: hw/rtl/mvau.sv packs ``lanes`` = :func:`mvau_dsp_lanes`
+neighbouring SIMD lanes into one multiplier (a dot product in one DSP: 2 for 4-bit x 4-bit, 1 for
+8-bit; finn-plus' ``MVAU_rtl.dsp_estimation`` is kept as ``dsp_finn_estimate``); with packing the
+adder-tree LUT term follows the packed tree;
 FF: base + the pipeline registers of hw/rtl/mvau.sv (operands and products twice, every second
 adder-tree level, accumulator, compares). Latency: :func:`mvau_latency`.
 """
@@ -77,20 +79,52 @@ def mvau_dsp_feasible(model, node, fpgapart: str) -> tuple[bool, str]:
     return True, ""
 
 
-def mvau_dsp_lanes(model, node, fpgapart: str) -> int:
-    """MACs per DSP slice of our RTL MVAU (hw/rtl/mvau.sv): one product per DSP48E1, measured with
-    yosys synth_xilinx on the reference (373 products -> 373 DSP48E1). finn-rtllib's mvu.sv packs
-    several narrow MACs per slice, but finn-plus refuses it for our layers (embedded thresholds,
-    non-narrow weights on DSP48E1), so that packing is not available to this flow."""
-    return 1
+#: signed operand width both packed multiplier inputs must fit: the smaller port of a DSP48E1 /
+#: DSP48E2 (25x18 / 27x18) and ECP5's MULT18X18D, so one rule holds on every board family
+PACK_PORT_BITS = 18
 
 
-def mvau_latency(sf: int, simd: int) -> int:
+def pack_field_bits(in_bits: int, w_bits: int, lanes: int) -> int:
+    """Width S of one field of a dot-product packed product (hw/rtl/mvau.sv, DSP_LANES): the sum
+    of ``lanes`` unsigned products x*u < 2**(in_bits + w_bits) each."""
+    return in_bits + w_bits + (lanes - 1).bit_length()
+
+
+def dsp_pack_lanes(in_bits: int, in_signed: bool, w_bits: int, simd: int) -> int:
+    """SIMD lanes one multiplier sums in hw/rtl/mvau.sv (``DSP_LANES``): the most N <= SIMD with
+    both packed operands, (N-1)*S + bits + 1 signed bits, within :data:`PACK_PORT_BITS`. Signed
+    inputs are not packed (1). E.g. 4-bit x 4-bit: 2; 2-bit x 2-bit: 3; 8-bit x 8-bit: 1."""
+    if in_signed:
+        return 1
+    best = 1
+    for n in range(2, int(simd) + 1):
+        s = pack_field_bits(in_bits, w_bits, n)
+        if (n - 1) * s + max(in_bits, w_bits) + 1 > PACK_PORT_BITS:
+            break
+        best = n
+    return best
+
+
+def mvau_dsp_lanes(node) -> int:
+    """``DSP_LANES`` of this MVAU with DSP MACs: :func:`dsp_pack_lanes` of its operand types and
+    SIMD (1 for XNOR layers, which have no multipliers). The estimate, the folding (DSP count
+    ceil(SIMD/lanes)*PE) and the backend all read it here."""
+    op = custom_op(node)
+    if op.get_nodeattr("binaryXnorMode"):
+        return 1
+    idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
+    if idt == DataType["BIPOLAR"] or wdt == DataType["BIPOLAR"]:
+        return 1
+    return dsp_pack_lanes(idt.bitwidth(), idt.signed(), wdt.bitwidth(), op.get_nodeattr("SIMD"))
+
+
+def mvau_latency(sf: int, simd: int, lanes: int = 1) -> int:
     """Cycles from a vector's first input beat to its first output beat in hw/rtl/mvau.sv without
     stalls: SF beats in, then 7 + TS pipeline stages after the vector's last step (operands x2,
-    products x2, TS = ceil(log2(SIMD) / 2) adder-tree stages, accumulator, compare, output FIFO),
-    minus the issue cycle: SF + 6 + TS."""
-    levels = (int(simd) - 1).bit_length() if simd > 1 else 0
+    products x2, TS = ceil(log2(ceil(SIMD / lanes)) / 2) adder-tree stages, accumulator, compare,
+    output FIFO), minus the issue cycle: SF + 6 + TS."""
+    leaves = -(-int(simd) // int(lanes))
+    levels = (leaves - 1).bit_length() if leaves > 1 else 0
     return int(sf) + 6 + (levels + 1) // 2
 
 
@@ -205,12 +239,19 @@ class MvauOwner(OpOwner):
                   "LUT": f"{FINN} MVAU_hls.lut_estimation(resType={mac_impl}, ram_style={ram_style})",
                   "BRAM36": f"{FINN} MVAU.bram_estimation / 2",
                   "FF": OURS}
-        dsp, dsp_finn = 0, 0
+        dsp, dsp_finn, lanes = 0, 0, 1
         if mac_impl == "dsp":
-            lanes = mvau_dsp_lanes(model, node, part)
-            dsp = int(math.ceil(pe / lanes) * simd)
+            lanes = mvau_dsp_lanes(node)
+            dsp = int(math.ceil(simd / lanes) * pe)
             dsp_finn = int(specialized(spec_node, "rtl").dsp_estimation(part))
-            models["DSP"] = f"{OURS} ceil(PE/{lanes} lanes)*SIMD (finn-rtllib mvu.sv packing)"
+            models["DSP"] = f"{OURS} ceil(SIMD/{lanes} lanes)*PE (hw/rtl/mvau.sv dot-product packing)"
+            if lanes > 1:
+                # finn's adder tree (W+A)*(2*SIMD-1) per PE becomes ceil(SIMD/lanes) leaves of S
+                # bits per PE, plus the x-sum tree shared by all PEs and one subtraction per PE
+                ng, sbits = -(-simd // lanes), pack_field_bits(a, w, lanes)
+                lut += int(1.1 * (pe * (sbits * (2 * ng - 1) + acc - (w + a) * (2 * simd - 1))
+                                  + a * (2 * simd - 1)))
+                models["LUT"] += f" with the adder tree of {lanes}-lane packing ({OURS})"
         else:
             models["DSP"] = "LUT multipliers (0 DSP)"
         # pipeline registers of hw/rtl/mvau.sv: operands twice, products twice, every second
@@ -221,6 +262,7 @@ class MvauOwner(OpOwner):
               + (0 if hls.get_nodeattr("noActivation") else pe * (2**hls.get_output_datatype().bitwidth() - 1)))
         return {"resources": {"LUT": lut, "FF": int(ff), "BRAM36": bram18 / 2, "DSP": dsp, "LUTRAM": lutram},
                 "models": models, "mac_impl": mac_impl, "ram_style": ram_style, "dsp_finn_estimate": dsp_finn,
+                "dsp_lanes": lanes,
                 "weight_bits": int(w * hls.get_nodeattr("MW") * hls.get_nodeattr("MH"))}
 
     def rtl(self, model, node, ctx) -> RtlInstance:
@@ -255,6 +297,7 @@ class MvauOwner(OpOwner):
                    for n in range(nf) for s in range(sf)]
         impl = decision(node, "resType", MAC_IMPLS, "dsp")            # the folding's MAC choice
         ram_style = decision(node, "ram_style", RAM_STYLES, "block")  # and weight memory choice
+        lanes = mvau_dsp_lanes(node) if impl == "dsp" else 1         # packing follows from both
         wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
         files = {wfile: hex_words(w_words, pe * simd * wbits)}
         if thr_words is not None:
@@ -267,10 +310,10 @@ class MvauOwner(OpOwner):
                     "IN_SIGNED": int(idt.signed() and not xnor), "W_BITS": wbits, "W_SIGNED": int(wsigned),
                     "BINARY_XNOR": int(xnor), "ACC_BITS": acc_bits, "NSTEPS": nsteps, "T_BITS": tbits,
                     "ACT_VAL": int(inst.get_nodeattr("ActVal")), "OUT_BITS": odt.bitwidth(),
-                    "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "RAM_STYLE": ram_style},
+                    "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "DSP_LANES": lanes, "RAM_STYLE": ram_style},
             inputs=[axis_stream(model, node, 0, True, "s_axis")],
             outputs=[axis_stream(model, node, 0, False, "m_axis")],
-            sources=[rtl_source("mvau.sv")], files=files, latency_cycles=mvau_latency(sf, simd))
+            sources=[rtl_source("mvau.sv")], files=files, latency_cycles=mvau_latency(sf, simd, lanes))
 
 
 MVAU = register(MvauOwner())

@@ -57,6 +57,20 @@
 // with yosys); "lut": shift-and-add partial products in LUTs and carry chains (no DSP)
 // (simulation is identical); it is ignored with BINARY_XNOR = 1 (no multipliers).
 //
+// DSP_LANES = N > 1 (MAC_IMPL "dsp", unsigned inputs only): dot-product packing, one multiplier
+// computes the sum of N products of one PE (N neighbouring SIMD lanes). With the weights in offset
+// binary u = w + 2**(W_BITS-1) (the sign bit inverted; u = w for unsigned weights), all unsigned,
+// and S = IN_BITS + W_BITS + clog2(N) bits per field,
+//   Xp = sum_i x_i * 2**((N-1-i)*S)      Up = sum_i u_i * 2**(i*S)      (plain concatenations)
+//   Xp * Up = sum_{i,j} x_i u_j 2**((N-1-i+j)*S)
+// and field N-1 of the product is exactly sum_i x_i u_i: its terms i = j are < N * 2**(S-clog2(N)),
+// the fields below hold at most N-1 products each and never carry into it. The adder tree then
+// has ceil(SIMD/N) leaves per PE, and the accumulator subtracts 2**(W_BITS-1) * sum_i x_i (one
+// SIMD-wide sum shared by all PEs, pipelined beside the products) for signed weights. No
+// correction per product, no sign handling between fields, the weight ROM is unchanged. The
+// backend picks N so that both packed operands fit 18-bit signed multiplier ports (DSP48E1/E2
+// and ECP5 MULT18X18D alike): tsmfpga.hw.ops.mvau.mvau_dsp_lanes.
+//
 // RAM_STYLE "block": the weight ROM carries (* rom_style = "block" *) (block RAM, read through
 // its output register); "distributed": (* rom_style = "distributed" *) (LUTs, read asynchronously
 // into the same output register in flip-flops; with TSMFPGA_YOSYS defined, as our yosys estimates
@@ -83,6 +97,7 @@ module mvau #(
     parameter WEIGHT_FILE = "mvau_weights.hex",     // $readmemh file of the weight ROM
     parameter THRESH_FILE = "mvau_thresholds.hex",  // $readmemh file of the threshold ROM
     parameter MAC_IMPL = "lut",            // "lut" or "dsp": use_dsp attribute on the products
+    parameter integer DSP_LANES = 1,       // MAC_IMPL "dsp": SIMD lanes summed per multiplier (packing)
     parameter [8*11-1:0] RAM_STYLE = "block"  // weight ROM: "block" (BRAM) or "distributed" (LUTRAM)
 ) (
     input  wire                      clk,
@@ -112,9 +127,18 @@ module mvau #(
     localparam [NF_W-1:0] LAST_NF = LAST_NF_I[NF_W-1:0];
     localparam [WA_W-1:0] LAST_WA = LAST_WA_I[WA_W-1:0];
     localparam integer ACC_SIGNED = (BINARY_XNOR == 0 && (IN_SIGNED != 0 || W_SIGNED != 0)) ? 1 : 0;
-    localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : IN_BITS + W_BITS + 2;
-    localparam integer PROD_SIGNED = (BINARY_XNOR != 0) ? 0 : 1;
-    localparam integer TL = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder-tree levels
+    // dot-product packing: LANES SIMD lanes per multiplier, NG products (tree leaves) per PE
+    localparam integer LANES = (MAC_IMPL == "dsp" && BINARY_XNOR == 0) ? DSP_LANES : 1;
+    localparam integer NG = (SIMD + LANES - 1) / LANES;
+    localparam integer PK_S = IN_BITS + W_BITS + $clog2(LANES);  // packed field width
+    localparam integer XP_W = (LANES - 1) * PK_S + IN_BITS;       // packed inputs
+    localparam integer UP_W = (LANES - 1) * PK_S + W_BITS;        // packed offset-binary weights
+    localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : (LANES > 1) ? PK_S : IN_BITS + W_BITS + 2;
+    localparam integer PROD_SIGNED = (BINARY_XNOR != 0 || LANES > 1) ? 0 : 1;
+    localparam integer XCORR = (LANES > 1 && W_SIGNED != 0) ? 1 : 0;  // subtract 2**(W-1)*sum(x)
+    localparam integer WFLIP_I = (W_SIGNED != 0) ? (1 << (W_BITS - 1)) : 0;
+    localparam [W_BITS-1:0] WFLIP = WFLIP_I[W_BITS-1:0];  // sign bit of a weight: offset binary
+    localparam integer TL = (NG > 1) ? $clog2(NG) : 0;      // adder-tree levels
     localparam integer P2 = 1 << TL;                        // adder-tree leaves
     localparam integer TS = (TL + 1) / 2;                   // adder-tree register stages
     // cycle (after issue) at which each stage's register holds a step
@@ -277,65 +301,181 @@ module mvau #(
     endfunction
 
     genvar p, s, q, l;
+
+    // ------------------------------------------------------------------ packing correction
+    // DSP_LANES > 1 with signed weights: the products use u = w + 2**(W_BITS-1), so every
+    // accumulator step subtracts 2**(W_BITS-1) * (sum of the step's SIMD inputs). That sum is
+    // shared by all PEs: an adder tree over x2 (stage 2), a register after every second level,
+    // delayed to stand beside the product trees' roots (stage C_ACC-1).
+    wire [ACC_BITS-1:0] xcorr;
+
+    generate
+        if (LANES > 1 && IN_SIGNED != 0) begin : g_bad_signed
+            // packing needs unsigned inputs (plain concatenation, no borrows between fields)
+            mvau_DSP_LANES_needs_unsigned_inputs u_bad ();
+        end
+        if (DSP_LANES < 1) begin : g_bad_dsp_lanes
+            mvau_DSP_LANES_must_be_at_least_1 u_bad ();
+        end
+        if (XCORR != 0) begin : g_xcorr
+            localparam integer XL = (SIMD > 1) ? $clog2(SIMD) : 0;  // x-tree levels
+            localparam integer XP2 = 1 << XL;
+            localparam integer XS = (XL + 1) / 2;                    // x-tree register stages
+            localparam integer XD = C_ACC - 3 - XS;                  // delay registers after it
+            localparam integer XW = IN_BITS + XL;                    // exact width of the x sum
+            if (XD < 0) begin : g_bad_lanes
+                // the x tree must not be deeper than the product tree by more than 2 stages
+                mvau_DSP_LANES_too_large_for_SIMD u_bad ();
+            end
+            wire [XP2*XW-1:0] xv [0:XL];
+            for (s = 0; s < XP2; s = s + 1) begin : g_xleaf
+                if (s < SIMD) begin : g_used
+                    wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
+                    assign xv[0][s*XW +: XW] = {{XL{1'b0}}, xa};
+                end else begin : g_pad
+                    assign xv[0][s*XW +: XW] = {XW{1'b0}};
+                end
+            end
+            for (l = 1; l <= XL; l = l + 1) begin : g_xlevel
+                wire [(XP2>>l)*XW-1:0] sum;
+                for (s = 0; s < (XP2 >> l); s = s + 1) begin : g_node
+                    assign sum[s*XW +: XW] =
+                        xv[l-1][(2*s)*XW +: XW] + xv[l-1][(2*s+1)*XW +: XW];
+                end
+                if (l % 2 == 0 || l == XL) begin : g_reg
+                    reg [(XP2>>l)*XW-1:0] q_r;
+                    always @(posedge clk) begin
+                        if (dv[2 + (l + 1) / 2 - 1]) q_r <= sum;
+                    end
+                    assign xv[l][(XP2>>l)*XW-1:0] = q_r;
+                end else begin : g_comb
+                    assign xv[l][(XP2>>l)*XW-1:0] = sum;
+                end
+                assign xv[l][XP2*XW-1:(XP2>>l)*XW] = {(XP2*XW-(XP2>>l)*XW){1'b0}};
+            end
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [XP2*XW-1:0] xroot_lv = xv[XL];  // only node 0 is used
+            /* verilator lint_on UNUSEDSIGNAL */
+            localparam integer XDN = (XD > 0) ? XD : 0;
+            wire [(XDN+1)*XW-1:0] xd;  // entry k: the x sum k cycles after the x tree
+            assign xd[XW-1:0] = xroot_lv[XW-1:0];
+            for (q = 1; q <= XDN; q = q + 1) begin : g_xdelay
+                reg [XW-1:0] r;
+                always @(posedge clk) begin
+                    if (dv[2 + XS + q - 1]) r <= xd[(q-1)*XW +: XW];
+                end
+                assign xd[q*XW +: XW] = r;
+            end
+            // 2**(W_BITS-1) * x sum, in ACC_BITS wrap-around
+            localparam integer CW = XW + W_BITS;
+            wire [CW-1:0] xs_w = {{W_BITS{1'b0}}, xd[XDN*XW +: XW]};
+            wire [CW-1:0] xs_sh = xs_w << (W_BITS - 1);
+            if (ACC_BITS > CW) begin : g_cext
+                assign xcorr = {{(ACC_BITS-CW){1'b0}}, xs_sh};
+            end else begin : g_ccut
+                assign xcorr = xs_sh[ACC_BITS-1:0];
+                if (ACC_BITS < CW) begin : g_unused
+                    wire unused_hi = ^xs_sh[CW-1:ACC_BITS];
+                end
+            end
+        end else begin : g_no_xcorr
+            assign xcorr = {ACC_BITS{1'b0}};
+        end
+    endgenerate
+
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
-            // stages 3, 4: the SIMD products of this PE
-            reg [SIMD*PROD_BITS-1:0] prod_q;
+            // stages 3, 4: the NG products of this PE (NG = SIMD without packing)
+            reg [NG*PROD_BITS-1:0] prod_q;
 
-            for (s = 0; s < SIMD; s = s + 1) begin : g_lane
-                wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
-                wire [W_BITS-1:0]  wa = w2[(p*SIMD+s)*W_BITS +: W_BITS];
-
-                if (BINARY_XNOR != 0) begin : g_xnor
-                    reg pa;
-                    always @(posedge clk) begin
-                        if (dv[C_PROD-2]) pa <= ~(xa[0] ^ wa[0]);
-                        if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
+            if (LANES > 1) begin : g_packed
+                // stage 3: one multiplier per group of LANES lanes, registered; stage 4: field
+                // LANES-1 of the product (the group's sum of x * u) registered as the leaf
+                for (s = 0; s < NG; s = s + 1) begin : g_grp
+                    wire [LANES*PK_S-1:0] xf, uf;  // fields of Xp (reversed lanes) and Up
+                    for (q = 0; q < LANES; q = q + 1) begin : g_pk
+                        if (s * LANES + q < SIMD) begin : g_on
+                            wire [IN_BITS-1:0] xa = x2[(s*LANES+q)*IN_BITS +: IN_BITS];
+                            wire [W_BITS-1:0]  wa = w2[(p*SIMD+s*LANES+q)*W_BITS +: W_BITS];
+                            // offset binary: invert the sign bit of a signed weight
+                            wire [W_BITS-1:0]  ua = wa ^ WFLIP;
+                            assign xf[(LANES-1-q)*PK_S +: PK_S] = {{(PK_S-IN_BITS){1'b0}}, xa};
+                            assign uf[q*PK_S +: PK_S] = {{(PK_S-W_BITS){1'b0}}, ua};
+                        end else begin : g_off
+                            assign xf[(LANES-1-q)*PK_S +: PK_S] = {PK_S{1'b0}};
+                            assign uf[q*PK_S +: PK_S] = {PK_S{1'b0}};
+                        end
                     end
-                    wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
-                end else begin : g_mul
-                    wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
-                    wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
-                    if (MAC_IMPL == "dsp") begin : g_dsp
-                        (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
-                        assign m = xs * ws;
-                        reg [PROD_BITS-1:0] pa;
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [XP_W-1:0] xp = xf[XP_W-1:0];  // the top field's upper bits are 0
+                    wire [UP_W-1:0] up = uf[UP_W-1:0];
+                    (* use_dsp = "yes" *) wire [XP_W+UP_W-1:0] m;
+                    assign m = xp * up;
+                    reg [XP_W+UP_W-1:0] pa;  // the whole product (a DSP's own register); only
+                    /* verilator lint_on UNUSEDSIGNAL */  // field LANES-1 is used
+                    always @(posedge clk) begin
+                        if (dv[C_PROD-2]) pa <= m;
+                        if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa[(LANES-1)*PK_S +: PK_S];
+                    end
+                end
+            end else begin : g_unpacked
+                for (s = 0; s < SIMD; s = s + 1) begin : g_lane
+                    wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
+                    wire [W_BITS-1:0]  wa = w2[(p*SIMD+s)*W_BITS +: W_BITS];
+
+                    if (BINARY_XNOR != 0) begin : g_xnor
+                        reg pa;
                         always @(posedge clk) begin
-                            if (dv[C_PROD-2]) pa <= m;
+                            if (dv[C_PROD-2]) pa <= ~(xa[0] ^ wa[0]);
                             if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                         end
-                    end else begin : g_lut
-                        // shift-and-add partial products: plain logic that no synthesis tool
-                        // turns into a DSP slice (yosys ignores use_dsp = "no" on a `*`)
-                        reg [NPS*MUL_BITS-1:0] ps;
-                        for (q = 0; q < NPS; q = q + 1) begin : g_pair
-                            wire signed [MUL_BITS-1:0] pp0 = lut_pp(xs, ws, 2 * q);
-                            wire signed [MUL_BITS-1:0] pp1 = (2 * q + 1 < NPP) ? lut_pp(xs, ws, 2 * q + 1)
-                                                                               : {MUL_BITS{1'b0}};
+                        wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
+                    end else begin : g_mul
+                        wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
+                        wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
+                        if (MAC_IMPL == "dsp") begin : g_dsp
+                            (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
+                            assign m = xs * ws;
+                            reg [PROD_BITS-1:0] pa;
                             always @(posedge clk) begin
-                                if (dv[C_PROD-2]) ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
+                                if (dv[C_PROD-2]) pa <= m;
+                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                             end
-                        end
-                        reg [MUL_BITS-1:0] psum;
-                        integer j;
-                        always @(*) begin
-                            psum = {MUL_BITS{1'b0}};
-                            for (j = 0; j < NPS; j = j + 1) begin
-                                psum = psum + ps[j*MUL_BITS +: MUL_BITS];
+                        end else begin : g_lut
+                            // shift-and-add partial products: plain logic that no synthesis tool
+                            // turns into a DSP slice (yosys ignores use_dsp = "no" on a `*`)
+                            reg [NPS*MUL_BITS-1:0] ps;
+                            for (q = 0; q < NPS; q = q + 1) begin : g_pair
+                                wire signed [MUL_BITS-1:0] pp0 = lut_pp(xs, ws, 2 * q);
+                                wire signed [MUL_BITS-1:0] pp1 = (2 * q + 1 < NPP) ? lut_pp(xs, ws, 2 * q + 1)
+                                                                                   : {MUL_BITS{1'b0}};
+                                always @(posedge clk) begin
+                                    if (dv[C_PROD-2]) ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
+                                end
                             end
-                        end
-                        always @(posedge clk) begin
-                            if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
+                            reg [MUL_BITS-1:0] psum;
+                            integer j;
+                            always @(*) begin
+                                psum = {MUL_BITS{1'b0}};
+                                for (j = 0; j < NPS; j = j + 1) begin
+                                    psum = psum + ps[j*MUL_BITS +: MUL_BITS];
+                                end
+                            end
+                            always @(posedge clk) begin
+                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
+                            end
                         end
                     end
                 end
             end
 
-            // stages 5 .. 4+TS: balanced adder tree, ACC_BITS wrap-around; level l has P2 >> l
+            // stages 5 .. 4+TS: balanced adder tree over the NG leaves, ACC_BITS wrap-around
+            // (packed leaves are unsigned sums of x * u: the wrap-around keeps the final sum
+            // exact, xcorr removes the weight offset); level l has P2 >> l
             // nodes; levels 2, 4, ... and the root are registered
             wire [P2*ACC_BITS-1:0] lv [0:TL];
             for (s = 0; s < P2; s = s + 1) begin : g_leaf
-                if (s < SIMD) begin : g_used
+                if (s < NG) begin : g_used
                     wire [PROD_BITS-1:0] pr = prod_q[s*PROD_BITS +: PROD_BITS];
                     if (ACC_BITS > PROD_BITS) begin : g_ext
                         assign lv[0][s*ACC_BITS +: ACC_BITS] =
@@ -379,7 +519,7 @@ module mvau #(
             reg [ACC_BITS-1:0] acc;
             always @(posedge clk) begin
                 if (dv[C_ACC-1]) begin
-                    acc <= (dfirst[C_ACC-1] ? {ACC_BITS{1'b0}} : acc) + root;
+                    acc <= (dfirst[C_ACC-1] ? {ACC_BITS{1'b0}} : acc) + root - xcorr;
                 end
             end
             wire acc_ext = (ACC_SIGNED != 0) && acc[ACC_BITS-1];

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tsmfpga.core.rtl import rtl_source
+from tsmfpga.hw.ops.mvau import PACK_PORT_BITS, dsp_pack_lanes, pack_field_bits
 from tsmfpga.sim.runner import run_cocotb
 
 TB_DIR = Path(__file__).parent / "tb"
@@ -30,10 +31,21 @@ CASES = {
                     w_signed=False, xnor=True, nsteps=1, act_val=0, out_bits=1), "lut"),
     "e_i4xi2_negact": (dict(mw=24, mh=6, simd=4, pe=2, in_bits=4, in_signed=True, w_bits=2,
                             w_signed=True, nsteps=7, act_val=-4, out_bits=3), "dsp"),
+    # dot-product packing (DSP_LANES): 2 lanes of 4-bit x 4-bit per multiplier; 3 lanes of 2-bit
+    # with SIMD 8 (the last multiplier has 2 lanes); unsigned weights (no offset correction);
+    # SIMD = lanes (one leaf, no adder tree)
+    "f_u4xi4_pack2": (dict(mw=144, mh=16, simd=12, pe=4, in_bits=4, in_signed=False, w_bits=4,
+                           w_signed=True, nsteps=15, act_val=0, out_bits=4, dsp_lanes=2), "dsp"),
+    "g_u2xi2_pack3_pad": (dict(mw=40, mh=6, simd=8, pe=2, in_bits=2, in_signed=False, w_bits=2,
+                               w_signed=True, nsteps=3, act_val=-1, out_bits=3, dsp_lanes=3), "dsp"),
+    "h_u4xu3_pack2_noact": (dict(mw=36, mh=4, simd=6, pe=1, in_bits=4, in_signed=False, w_bits=3,
+                                 w_signed=False, nsteps=0, dsp_lanes=2), "dsp"),
+    "i_u4xi4_pack2_simd2": (dict(mw=8, mh=8, simd=2, pe=8, in_bits=4, in_signed=False, w_bits=4,
+                                 w_signed=True, nsteps=0, dsp_lanes=2), "dsp"),
 }
 #: cases simulated with RAM_STYLE "distributed" (the others: "block")
 DISTRIBUTED_ROM = {"c_u8xi8_noact": "distributed", "e_i4xi2_negact": "distributed"}
-FINN_CASES = ["a_u8xi8_thr15", "c_u8xi8_noact", "d_xnor", "e_i4xi2_negact"]
+FINN_CASES = ["a_u8xi8_thr15", "c_u8xi8_noact", "d_xnor", "e_i4xi2_negact", "g_u2xi2_pack3_pad"]
 
 
 @pytest.fixture
@@ -47,6 +59,7 @@ def golden(monkeypatch):
 def _make_case(golden, name):
     kwargs, mac_impl = CASES[name]
     p = golden.MvauParams(**kwargs)
+    assert p.dsp_lanes == 1 or mac_impl == "dsp", "DSP_LANES packs DSP MACs only"
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     w = golden.make_weights(p, rng)
     t = golden.make_thresholds(p, rng, w)
@@ -147,3 +160,14 @@ def test_golden_layouts(case, golden):
         lanes = golden.unpack(tw[nf], p.pe * p.nsteps, p.t_bits, True)
         assert lanes[pe * p.nsteps + p.nsteps - 1] == t[nf * p.pe + pe, p.nsteps - 1]
         assert np.all(np.diff(t, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("case", [c for c, (kw, _) in CASES.items() if kw.get("dsp_lanes", 1) > 1])
+def test_packed_cases_use_the_owners_lanes(case, golden):
+    """The packed cases simulate the lane counts the backend picks for their types and SIMD
+    (tsmfpga.hw.ops.mvau.dsp_pack_lanes), and the packed operands fit 18-bit signed ports."""
+    p, _, _, _ = _make_case(golden, case)
+    assert dsp_pack_lanes(p.in_bits, p.in_signed, p.w_bits, p.simd) == p.dsp_lanes
+    s = pack_field_bits(p.in_bits, p.w_bits, p.dsp_lanes)
+    assert (p.dsp_lanes - 1) * s + max(p.in_bits, p.w_bits) + 1 <= PACK_PORT_BITS
+    assert dsp_pack_lanes(p.in_bits, True, p.w_bits, p.simd) == 1  # signed inputs: no packing

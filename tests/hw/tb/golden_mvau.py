@@ -57,6 +57,7 @@ class MvauParams:
     nsteps: int = 0
     act_val: int = 0
     out_bits: int | None = None  # None: the accumulator width (required when nsteps == 0)
+    dsp_lanes: int = 1  # DSP_LANES: SIMD lanes per multiplier (dot-product packing, MAC_IMPL "dsp")
 
     def __post_init__(self):
         assert self.mw % self.simd == 0, "SIMD must divide MW"
@@ -142,7 +143,7 @@ class MvauParams:
             "W_BITS": self.w_bits, "W_SIGNED": int(self.w_signed),
             "BINARY_XNOR": int(self.xnor), "ACC_BITS": self.acc_bits,
             "NSTEPS": self.nsteps, "T_BITS": self.t_bits, "ACT_VAL": self.act_val,
-            "OUT_BITS": self.out_width,
+            "OUT_BITS": self.out_width, "DSP_LANES": self.dsp_lanes,
             "WEIGHT_FILE": sv_string(weight_file),
             "MAC_IMPL": sv_string(mac_impl),
         }

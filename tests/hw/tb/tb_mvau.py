@@ -24,7 +24,7 @@ async def _setup(dut):
     p, w, t = golden.load_case(os.environ["MVAU_CASE"])
     got = {name: int(getattr(dut, name).value) for name in
            ("MW", "MH", "SIMD", "PE", "IN_BITS", "IN_SIGNED", "W_BITS", "W_SIGNED", "BINARY_XNOR",
-            "ACC_BITS", "NSTEPS", "T_BITS", "OUT_BITS")}
+            "ACC_BITS", "NSTEPS", "T_BITS", "OUT_BITS", "DSP_LANES")}
     got["ACT_VAL"] = int(dut.ACT_VAL.value)
     if got["ACT_VAL"] >= 1 << 31:  # some simulators hand back the 32-bit pattern unsigned
         got["ACT_VAL"] -= 1 << 32
@@ -122,8 +122,9 @@ async def latency_and_throughput(dut):
     lat = [o - i for i, o in zip(first_in, first_out)]
     dut._log.info("mvau latency (first input beat -> first output beat): %s cycles, II %d", lat, ii)
     assert max(lat) == min(lat), f"latency varies across vectors: {lat}"
-    want = mvau_latency(p.sf, p.simd)
-    assert lat[0] == want, f"latency {lat[0]}, expected mvau_latency(SF={p.sf}, SIMD={p.simd}) = {want}"
+    want = mvau_latency(p.sf, p.simd, p.dsp_lanes)
+    assert lat[0] == want, (f"latency {lat[0]}, expected mvau_latency(SF={p.sf}, SIMD={p.simd}, "
+                            f"lanes={p.dsp_lanes}) = {want}")
     assert np.all(np.diff(first_in) == ii), f"input vector starts {first_in}, expected II {ii}"
     assert np.all(np.diff(first_out) == ii), f"output vector starts {first_out}, expected II {ii}"
     # within a vector: the SF input beats back to back, the NF output beats SF cycles apart
