@@ -47,7 +47,11 @@ module clip_flags #(
 
     reg [IN_W-1:0]        in_cnt;
     reg [OP_W-1:0]        op_cnt;
-    reg [DEPTH-1:0]       flags;
+    // one flag per queued frame: a memory without reset, read asynchronously, so it maps to LUT
+    // RAM (a few LUTs for any DEPTH up to 256) instead of DEPTH flip-flops and a DEPTH:1 mux; an
+    // entry is only read between its write and its pop (op_tuser is gated by !empty)
+    (* ram_style = "distributed" *)
+    reg                   flags [0:DEPTH-1];
     reg [DEPTH_LOG2:0]    wr_ptr;
     reg [DEPTH_LOG2:0]    rd_ptr;
 
@@ -75,12 +79,17 @@ module clip_flags #(
     endgenerate
 
     always @(posedge clk) begin
+        if (push && !(full && !pop) && !rst) begin
+            flags[wr_ptr[DEPTH_LOG2-1:0]] <= in_tuser;
+        end
+    end
+
+    always @(posedge clk) begin
         if (rst) begin
             in_cnt   <= 0;
             op_cnt   <= 0;
             wr_ptr   <= 0;
             rd_ptr   <= 0;
-            flags    <= 0;
             overflow <= 1'b0;
         end else begin
             if (in_beat)
@@ -91,7 +100,6 @@ module clip_flags #(
                 if (full && !pop) begin
                     overflow <= 1'b1;
                 end else begin
-                    flags[wr_ptr[DEPTH_LOG2-1:0]] <= in_tuser;
                     wr_ptr <= wr_ptr + 1'b1;
                 end
             end

@@ -118,7 +118,8 @@ def test_estimate_follows_the_decisions(board):
     assert blk["ram_style"] == "block" and blk["resources"]["BRAM36"] > 0
     assert dist["resources"]["BRAM36"] == 0 and dist["resources"]["LUTRAM"] > blk["resources"]["LUTRAM"]
     dsp, lut = estimate(mvau_model(res_type="dsp"), board), estimate(mvau_model(res_type="lut"), board)
-    assert dsp["resources"]["DSP"] == 2 * 4 and lut["resources"]["DSP"] == 0
+    # UINT4 x INT4: two SIMD lanes per multiplier (dot-product packing) -> PE * SIMD / 2
+    assert dsp["dsp_lanes"] == 2 and dsp["resources"]["DSP"] == 2 * 4 // 2 and lut["resources"]["DSP"] == 0
     assert lut["resources"]["LUT"] > dsp["resources"]["LUT"]
     tb, td = estimate(ts_model(ram_style="block"), board), estimate(ts_model(ram_style="distributed"), board)
     assert tb["resources"]["BRAM36"] > 0 and td["resources"]["BRAM36"] == 0 and td["resources"]["LUTRAM"] > 0
@@ -196,5 +197,6 @@ def test_yosys_mvau_pe_simd(tmp_path, board):
     small = synth(rtl(mvau_model(simd=2, pe=1)), tmp_path / "small")
     big = synth(rtl(mvau_model(simd=4, pe=4)), tmp_path / "big")
     es, eb = estimate(mvau_model(simd=2, pe=1), board), estimate(mvau_model(simd=4, pe=4), board)
-    assert (small["DSP"], big["DSP"]) == (es["resources"]["DSP"], eb["resources"]["DSP"]) == (2, 16)
+    # UINT4 x INT4 packs 2 SIMD lanes per multiplier: PE * ceil(SIMD / 2) DSP48E1 in yosys
+    assert (small["DSP"], big["DSP"]) == (es["resources"]["DSP"], eb["resources"]["DSP"]) == (1, 8)
     assert eb["resources"]["LUT"] > es["resources"]["LUT"] and big["LUT"] > small["LUT"]
