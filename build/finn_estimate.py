@@ -13,7 +13,17 @@ from qonnx.core.modelwrapper import ModelWrapper
 from tsmfpga.core.graph import hw_core
 
 
-def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_fps: float) -> dict:
+#: node attributes our folding decides that finn-plus also has (MAC and memory implementation)
+DECIDED_ATTRS = ("resType", "ram_style")
+
+
+def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_fps: float,
+                  decisions: str = "finn") -> dict:
+    """finn-plus' estimate at ``target_fps``. ``decisions`` "finn": the MAC and memory attributes
+    (:data:`DECIDED_ATTRS`) at finn-plus' defaults ("auto"), so the baseline does not move with our
+    folding; "ours": as our folding decided them (finn-plus' models of our choices)."""
+    if decisions not in ("finn", "ours"):
+        raise ValueError(f"decisions must be 'finn' or 'ours', not {decisions!r}")
     from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
     from finn.analysis.fpgadataflow.res_estimation import res_estimation
     from finn.transformation.fpgadataflow.set_folding import SetFolding
@@ -23,8 +33,12 @@ def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_f
     m = copy.deepcopy(hw_core(model))
     for n in m.graph.node:
         inst = getCustomOp(n)
-        if "preferred_impl_style" in inst.get_nodeattr_types():
+        types = inst.get_nodeattr_types()
+        if "preferred_impl_style" in types:
             inst.set_nodeattr("preferred_impl_style", "")
+        for attr in DECIDED_ATTRS if decisions == "finn" else ():
+            if attr in types:
+                inst.set_nodeattr(attr, types[attr][2])
         for attr in ("PE", "SIMD"):
             if attr in inst.get_nodeattr_types():
                 inst.set_nodeattr(attr, 1)
@@ -43,6 +57,8 @@ def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_f
     return {
         "source": "finn-plus estimate (analytical: res_estimation / exp_cycles_per_layer after SetFolding "
                   "with finn-plus' default limits, e.g. mvau_wwidth_max 36)",
+        "decisions": ("finn-plus defaults (resType, ram_style 'auto')" if decisions == "finn"
+                      else "our folding's resType / ram_style"),
         "target_fps": target_fps,
         "ii_cycles": int(ii) if ii else None,
         "fps": clock_mhz * 1e6 / ii if ii else None,

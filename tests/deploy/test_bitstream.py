@@ -4,12 +4,18 @@ clear error; `tsmfpga deploy` copies the package (dry run: no board here)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
 
 import pytest
 from model_zoo import run_cli
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from tsmfpga.core import toolenv
+from tsmfpga.flow.finn_estimate import finn_estimate
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +93,23 @@ def test_deploy_copies_over_ssh(bitstream, tmp_path):
     assert proc.returncode == 2 and "--host" in proc.stderr
     proc = run_cli("deploy", str(tmp_path), "--host", "x")
     assert proc.returncode == 2 and "no deploy package" in proc.stderr
+
+
+def test_finn_baseline_ignores_our_decisions(bitstream, tmp_path):
+    """The finn-plus baseline uses finn-plus' own MAC / memory defaults, so it does not move when
+    our folding changes resType / ram_style; the 'ours' variant follows them."""
+    out, _ = bitstream
+    toolenv.prepare_finn_env(tmp_path)
+    model = ModelWrapper(str(out / "model_hw.onnx"))
+    mvaus = [n for n in model.graph.node if n.op_type == "MVAU"]
+    assert mvaus
+    base = finn_estimate(model, "xc7z020clg400-1", 100.0, 1000.0)
+    ours = finn_estimate(model, "xc7z020clg400-1", 100.0, 1000.0, decisions="ours")
+    flipped = copy.deepcopy(model)
+    for n in flipped.graph.node:
+        if n.op_type == "MVAU":
+            op = getCustomOp(n)
+            op.set_nodeattr("resType", "lut" if op.get_nodeattr("resType") == "dsp" else "dsp")
+    assert finn_estimate(flipped, "xc7z020clg400-1", 100.0, 1000.0)["resources"] == base["resources"]
+    assert finn_estimate(flipped, "xc7z020clg400-1", 100.0, 1000.0, decisions="ours")["resources"] != ours["resources"]
+    assert "defaults" in base["decisions"] and "our folding" in ours["decisions"]

@@ -104,6 +104,7 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
     if sim and sim.get("fps"):
         fps = sim["fps"]
     finn = finn_estimate(model, board.finn_part, clock, fps)
+    finn_ours = finn_estimate(model, board.finn_part, clock, fps, decisions="ours")
 
     vivado = shutil.which("vivado")
     bit = hwh = None
@@ -136,7 +137,8 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
         "fps_source": "rtl_sim" if sim and sim.get("fps") else "analytical",
         "latency_cycles": (sim or {}).get("latency_cycles", {}).get("max"),
         "finn_plus_estimate": finn,
-        "comparison": _compare(ours_fps, resources, finn),
+        "finn_plus_estimate_our_decisions": finn_ours,
+        "comparison": _compare(ours_fps, resources, finn, finn_ours),
         "vivado": {"found": bool(vivado), "path": vivado, "project": str(out / "vivado"),
                    "command": f"cd {out / 'vivado'} && {proj['command']}"},
         "bitstream": bit,
@@ -159,19 +161,24 @@ def run_bitstream(build_dir: Path, board_name=None, clock_mhz: float | None = No
     return report
 
 
-def _compare(fps, res, finn) -> dict | None:
+def _compare(fps, res, finn, finn_ours=None) -> dict | None:
     if not res or not finn or not fps or not finn.get("fps"):
         return None
     ours_lut, ours_bram = res.get("LUT") or 0, res.get("BRAM36") or 0
-    f_lut, f_bram = finn["resources"]["LUT"], finn["resources"]["BRAM36"]
+
+    def per(f, key, scale):
+        v = f["resources"][key] if f else 0
+        return scale * f["fps"] / v if f and v and f.get("fps") else None
     return {
         "fps_per_klut": {"ours": 1000 * fps / ours_lut if ours_lut else None,
-                         "finn_plus": 1000 * finn["fps"] / f_lut if f_lut else None},
+                         "finn_plus": per(finn, "LUT", 1000), "finn_plus_our_decisions": per(finn_ours, "LUT", 1000)},
         "fps_per_bram36": {"ours": fps / ours_bram if ours_bram else None,
-                           "finn_plus": finn["fps"] / f_bram if f_bram else None},
-        "dsp": {"ours": res.get("DSP"), "finn_plus": finn["resources"]["DSP"]},
+                           "finn_plus": per(finn, "BRAM36", 1), "finn_plus_our_decisions": per(finn_ours, "BRAM36", 1)},
+        "dsp": {"ours": res.get("DSP"), "finn_plus": finn["resources"]["DSP"],
+                "finn_plus_our_decisions": finn_ours["resources"]["DSP"] if finn_ours else None},
         "note": "ours: yosys synthesis of our RTL, fps measured in rtl_sim; finn-plus: its analytical "
-                "estimates (HLS-based flow), not synthesized",
+                "estimates (HLS-based flow), not synthesized; 'finn_plus' with its default MAC/memory "
+                "attributes, 'finn_plus_our_decisions' with our folding's resType / ram_style",
     }
 
 
