@@ -21,7 +21,7 @@ from tsmfpga.core.records import get_meta
 from tsmfpga.core.streams import clip_starts
 from tsmfpga.hw.fifos import DEFAULT_ADDR_WIDTH, addr_width_for, analytical_depths, reconvergent_edges
 from tsmfpga.hw.ops import build_instances
-from tsmfpga.hw.stitch import edges, write_rtl
+from tsmfpga.hw.stitch import edges, fifo_instance, write_rtl
 from tsmfpga.sim import harness
 
 
@@ -47,6 +47,80 @@ def sizing_frames(latencies: list[int], period: int) -> int:
     return max(SIZING_FRAMES, -(-max(latencies) // int(period)) + 1 + 2)
 
 
+#: Verilog define of the sizing build: axis_fifo reads a per-instance depth limit (+fifo_limit_...)
+FIFO_LIMIT_DEFINE = "TSMFPGA_FIFO_LIMIT"
+#: most sizing-simulation runs, and seconds, spent shrinking chain FIFOs (lean_chain_fifos)
+LEAN_MAX_RUNS, LEAN_MAX_SECONDS = 40, 90.0
+
+
+def fifo_limit_args(plan: dict[str, int]) -> tuple[str, ...]:
+    """Run-time arguments that hold every FIFO of the sizing build at the memory depth of ``plan``
+    (tensor -> ADDR_WIDTH), i.e. simulate the planned depths without rebuilding."""
+    return tuple(f"+fifo_limit_{harness.TB}.dut.{fifo_instance(t)}={1 << aw}" for t, aw in sorted(plan.items()))
+
+
+def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, frames: np.ndarray, period: int,
+                     plan: dict[str, int], region: set[str], log=print) -> tuple[dict, dict]:
+    """Shrink the measured FIFOs of plain chains (outside every fork -> join region) to the
+    smallest depth that keeps the measured interval, each step verified by simulation with every
+    FIFO at its planned depth (one build: the sizing build's run-time limits). A chain FIFO
+    deeper than its analytical depth only lets a fast producer run ahead of the bottleneck; it
+    costs block RAM and buys nothing unless a bursty stage needs the slack (then the run shows a
+    longer interval and the depth stays). First all chain FIFOs at once, then one at a time
+    (most bits first), bisecting its depth between the analytical one and the measured one (runs
+    and seconds capped: :data:`LEAN_MAX_RUNS`, :data:`LEAN_MAX_SECONDS`). A run is accepted when every
+    frame comes out, one every ``period`` cycles or faster at the end, without a timeout."""
+    plan0 = analytical_depths(core)
+    widths = {t: f["width"] for t, f in manifest["fifos"].items()}
+    floor = {t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in plan}
+    chain = sorted((t for t in plan if t not in region and plan[t] > floor[t]),
+                   key=lambda t: -((1 << plan[t]) * widths.get(t, 1)))
+    info = {"chain_fifos": len(chain), "runs": 0, "shrunk": {}, "kept": [], "untried": [], "verified": False,
+            "bits_before": sum((1 << a) * widths.get(t, 1) for t, a in plan.items())}
+    if not chain or not period:
+        info["bits_after"] = info["bits_before"]
+        return plan, info
+    t0 = time.time()
+
+    def ok(p) -> bool:
+        info["runs"] += 1
+        _, r = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, len(frames)),
+                              period=period, plusargs=fifo_limit_args(p))
+        ends = [r.out_end[f] for f in sorted(r.out_end)]
+        return (not r.timeout and len(ends) == len(frames) and len(ends) > 1 and ends[-1] - ends[-2] <= period)
+
+    if not ok(plan):   # the measured plan itself must hold the interval, else nothing to shrink
+        log("[compile] FIFO sizing: the planned depths do not hold the interval in the check run; kept as measured")
+        info["bits_after"] = info["bits_before"]
+        return plan, info
+    info["verified"] = True
+    trial = {**plan, **{t: floor[t] for t in chain}}
+    if ok(trial):
+        info["shrunk"] = {t: [plan[t], floor[t]] for t in chain}
+        plan = trial
+    else:
+        for t in chain:
+            if info["runs"] >= LEAN_MAX_RUNS or time.time() - t0 > LEAN_MAX_SECONDS:
+                info["untried"] = [c for c in chain if c not in info["shrunk"] and c not in info["kept"]]
+                break
+            lo, hi = floor[t], plan[t]   # bisection: hi holds the interval, find the smallest such
+            while lo < hi and info["runs"] < LEAN_MAX_RUNS:
+                mid = (lo + hi) // 2
+                if ok({**plan, t: mid}):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            if hi < plan[t]:
+                info["shrunk"][t] = [plan[t], hi]
+                plan = {**plan, t: hi}
+            else:
+                info["kept"].append(t)
+    info["bits_after"] = sum((1 << a) * widths.get(t, 1) for t, a in plan.items())
+    log(f"[compile] FIFO sizing: {len(info['shrunk'])} of {len(chain)} chain FIFOs shrunk to the smallest depth "
+        f"that keeps the interval ({info['runs']} check runs): {info['bits_before']:,} -> {info['bits_after']:,} bits")
+    return plan, info
+
+
 def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, period: int,
                              log=print, frames_n: int = SIZING_FRAMES, fixed: dict | None = None,
                              capacity: dict | None = None) -> tuple[dict, dict]:
@@ -70,7 +144,8 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     big.update(fixed or {})
     manifest = write_rtl(core, instances, work / "rtl", big)
     t_rtl = time.time() - t0
-    exe = harness.build(work / "rtl", manifest, work, "verilator", log=log, monitor_fifos=True)
+    exe = harness.build(work / "rtl", manifest, work, "verilator", log=log, monitor_fifos=True,
+                        extra_flags=(f"-D{FIFO_LIMIT_DEFINE}",))
     built = harness.build.last
     i = manifest["input"]
     dt = core.get_tensor_datatype(core.graph.input[0].name)
@@ -123,11 +198,15 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
         raise RuntimeError(f"FIFO sizing simulation did not complete (timeout={run.timeout})")
     plan = {t: addr_width_for(occ + occ // 4 + 2) for t, occ in run.fifo_max.items()}
     plan.update(fixed or {})
+    t_lean = time.time()
+    plan, lean = lean_chain_fifos(core, exe, work, manifest, frames, period, plan, region, log=log)
+    lean["seconds"] = round(time.time() - t_lean, 2)
     ends = [run.out_end[f] for f in sorted(run.out_end)]
     info = {"measured_max_occupancy": run.fifo_max, "frames": frames_n, "frame_period_cycles": period,
             "sizing_capacity_beats": {t: (1 << a) + 1 for t, a in big.items()}, "hit_capacity": False,
             "chain_fifos_at_analytical_depth": sorted(fixed or {}),
             "output_interval_cycles_last": (ends[-1] - ends[-2]) if len(ends) > 1 else None,
+            "lean": lean,
             "source": "rtl_sim (verilator)",
             "seconds": {"sizing_rtl": round(t_rtl, 2), "sizing_build": built.seconds,
                         "sizing_build_cached": built.cached, "sizing_sim": round(time.time() - t_sim, 2)}}

@@ -205,12 +205,14 @@ build.last = None
 def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarray, in_w: int,
         n_out: int, simulator: str = "verilator", seed: int = 1, p_valid: int = 256,
         p_ready: int = 256, max_cycles: int | None = None, period: int = 0, taps: bool = False,
-        x_seed: int | None = None, dests: np.ndarray | None = None, burst: tuple[int, int] = (0, 0)) -> SimRun:
+        x_seed: int | None = None, dests: np.ndarray | None = None, burst: tuple[int, int] = (0, 0),
+        plusargs: tuple[str, ...] = ()) -> SimRun:
     """Stream ``words`` (flat, with per-beat tuser) through the model; returns outputs and stamps
     (and with ``taps`` every beat that entered each FIFO of the top). ``dests``: per-beat stream
     ids, for a multi-stream top only (its testbench reads them; :attr:`SimRun.out_dest`).
     ``burst`` = (on, off): the input offers beats, and the output accepts them, only in on-windows
-    of every on + off cycles (a bursty DMA; the output window is shifted by on/2 cycles)."""
+    of every on + off cycles (a bursty DMA; the output window is shifted by on/2 cycles).
+    ``plusargs``: more ``+name=value`` run-time arguments (e.g. the sizing build's FIFO limits)."""
     work = Path(work).resolve()
     digits = -(-in_w // 4)
     fin, fout, fev = work / "in_beats.hex", work / "out_beats.hex", work / "events.txt"
@@ -227,7 +229,7 @@ def run(exe: Path, rtl_dir: Path, work: Path, words: np.ndarray, users: np.ndarr
     args = [f"+in={fin}", f"+out={fout}", f"+events={fev}", f"+n_in={len(words)}", f"+n_out={n_out}",
             f"+seed={seed}", f"+period={period}", f"+p_valid={p_valid}", f"+p_ready={p_ready}", f"+max_cycles={max_cycles}",
             f"+burst_on={int(burst[0])}", f"+burst_off={int(burst[1])}"] + ([f"+taps={ftap}"] if taps else []) \
-        + ([f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"] if x_seed is not None else [])
+        + ([f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"] if x_seed is not None else []) + list(plusargs)
     cmd = [str(exe), *args] if simulator == "verilator" else ["vvp", "-n", str(exe), *args]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)

@@ -38,7 +38,20 @@ module axis_fifo #(
     reg out_valid;
 
     wire [ADDR_WIDTH:0] fill = wr_ptr - rd_ptr;
+`ifdef TSMFPGA_FIFO_LIMIT
+    // simulation only (the FIFO sizing build): +fifo_limit_<hierarchical name>=N keeps at most
+    // N <= 2**ADDR_WIDTH beats in the memory, so one build measures many depths
+    integer limit;
+    string limit_key;
+    initial begin
+        limit_key = $sformatf("fifo_limit_%m=%%d");
+        if (!$value$plusargs(limit_key, limit)) limit = DEPTH;
+    end
+    wire [31:0] fill32 = {{(31 - ADDR_WIDTH){1'b0}}, fill};
+    wire full = fill32 >= limit;
+`else
     wire full = fill[ADDR_WIDTH];
+`endif
     wire empty = (fill == {(ADDR_WIDTH + 1){1'b0}});
     wire push = s_axis_tvalid && !full;
     wire pop = !empty && (!out_valid || m_axis_tready);
