@@ -30,13 +30,17 @@ import re
 import tempfile
 from pathlib import Path
 
+from onnx import helper
+
 from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream
 from tsmfpga.hw.ops.owner import (
     FINN,
     OURS,
     ChannelPEOwner,
     OpOwner,
+    bram18_geometry,
     choose_ram_style,
+    lutram_luts,
     custom_op,
     divisors,
     ff_base,
@@ -197,25 +201,109 @@ class FMPaddingOwner(_FinnRtlOwner):
 
 
 # ----------------------------------------------------------------------------- Thresholding
+#: ``depth_trigger_bram`` that keeps every threshold memory in LUT RAM (finn-rtllib thresholding.sv:
+#: memories at least this deep go to block RAM, the others are forced distributed)
+ALL_DISTRIBUTED = 1 << 30
+
+
+def depth_trigger_of(node) -> int:
+    """The declared threshold-memory decision of a generic ``Thresholding`` node: the raw ONNX
+    attribute ``depth_trigger_bram`` (finn-plus' ``Thresholding_rtl`` attribute, which the generic
+    class does not declare; SpecializeLayers copies it onto the ``_rtl`` node, whose generator
+    writes it into the RTL). 0 = not decided (finn-rtllib leaves the memory style to the tool)."""
+    for a in node.attribute:
+        if a.name == "depth_trigger_bram":
+            return int(helper.get_attribute_value(a))
+    return 0
+
+
+def set_depth_trigger(node, value: int) -> None:
+    for a in list(node.attribute):
+        if a.name == "depth_trigger_bram":
+            node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute("depth_trigger_bram", int(value)))
+
+
+def threshold_memories(node) -> list[tuple[int, int]]:
+    """(width, depth) of each PE's threshold memory per binary-search stage (finn-plus'
+    ``Thresholding_rtl.get_pe_mem_geometries``: depth channels/PE * 2**stage)."""
+    return [(int(w), int(d)) for w, d in specialized(node, "rtl").get_pe_mem_geometries()]
+
+
+def threshold_memory_cost(node, trigger: int) -> tuple[int, int]:
+    """(RAMB18, LUTRAM LUTs) of the threshold memories with ``depth_trigger_bram = trigger``
+    (memories at least ``trigger`` deep in BRAM, the others in LUT RAM), all PEs."""
+    pe = custom_op(node).get_nodeattr("PE")
+    bram18 = lut = 0
+    for w, d in threshold_memories(node):
+        if trigger and d >= trigger:
+            bram18 += bram18_geometry(w, d)
+        else:
+            lut += lutram_luts(w, d)
+    return pe * bram18, pe * lut
+
+
+#: a threshold memory goes to BRAM (style "block") when it fills at least this share of its RAMB18s
+BRAM_MIN_FILL = 0.5
+
+
+def block_trigger(node) -> int:
+    """The BRAM trigger of style "block": the shallowest stage depth whose memory fills at least
+    :data:`BRAM_MIN_FILL` of its RAMB18s (the deeper stages, each twice as deep, fill them too);
+    none: the deepest stage."""
+    mems = sorted(threshold_memories(node), key=lambda wd: wd[1])
+    for w, d in mems:
+        if w * d >= BRAM_MIN_FILL * bram18_geometry(w, d) * 18432:
+            return d
+    return mems[-1][1] if mems else 1
+
+
 class ThresholdingOwner(_FinnRtlOwner, ChannelPEOwner):
+    """Memory decision: ``depth_trigger_bram`` (:func:`depth_trigger_of`): "distributed" = every
+    threshold memory in LUT RAM; "block" = the deep binary-search stages in BRAM
+    (:func:`block_trigger`). Default: the style whose memories use the smaller fraction of their
+    board resources; the folder's BRAM<->LUTRAM repairs move it (8-bit activations: 255
+    thresholds per channel, the deep stages belong in BRAM)."""
+
     op_types = rtl_ops = ("Thresholding",)
     kind = "Thresholding"
     module_prefixes = ("Thresholding",)
+    memory_attr = "depth_trigger_bram"
+
+    def _style(self, node) -> str:
+        t = depth_trigger_of(node)
+        return "block" if 0 < t < ALL_DISTRIBUTED else "distributed"
+
+    def decide(self, model, node, board) -> None:
+        trig = block_trigger(node)
+        b18, blut = threshold_memory_cost(node, trig)
+        _, dlut = threshold_memory_cost(node, ALL_DISTRIBUTED)
+        frac_block = b18 / (2 * board.bram36) + blut / board.lutram
+        frac_dist = dlut / board.lutram
+        set_depth_trigger(node, trig if frac_block < frac_dist else ALL_DISTRIBUTED)
+
+    def set_ram_style(self, node, style: str) -> None:
+        if style not in ("block", "distributed"):
+            raise ValueError(f"node {node.name}: threshold memory style {style!r}: use block or distributed")
+        set_depth_trigger(node, block_trigger(node) if style == "block" else ALL_DISTRIBUTED)
 
     def resources(self, model, node, board) -> dict:
-        part = board.finn_part
         pe = custom_op(node).get_nodeattr("PE")
         spec = specialized(node, "rtl")
-        mem_lut = int(math.ceil(spec.lut_estimation(part)))
-        bram18 = int(spec.bram_estimation(part))
+        trig = depth_trigger_of(node) or ALL_DISTRIBUTED
+        bram18, mem_lut = threshold_memory_cost(node, trig)
         a = spec.get_input_datatype(0).bitwidth()
         stages = max(1, math.ceil(math.log2(spec.get_nodeattr("numSteps") + 1)))
         comp = pe * stages * (a + 2)
+        w_bits = sum(w * d for w, d in threshold_memories(node)) * pe
         return {"resources": {"LUT": mem_lut + comp, "FF": ff_base(spec) + pe * stages * (a + 2),
                               "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": mem_lut},
-                "models": {"LUT": f"{FINN} Thresholding_rtl.lut_estimation (threshold memory) + {OURS} "
-                                  "PE*ceil(log2(steps+1))*(bits+2) (binary-search comparators)",
-                           "BRAM36": f"{FINN} Thresholding_rtl.bram_estimation / 2", "FF": OURS, "DSP": "none"}}
+                "models": {"LUT": f"{OURS} threshold memories below depth_trigger_bram={trig} in LUT RAM "
+                                  "(finn's 64-deep LUT6 model) + PE*ceil(log2(steps+1))*(bits+2) "
+                                  "(binary-search comparators)",
+                           "BRAM36": f"{OURS} memories at least depth_trigger_bram deep, finn-plus' BRAM18 "
+                                     "geometry / 2", "FF": OURS, "DSP": "none"},
+                "ram_style": self._style(node), "depth_trigger_bram": trig, "weight_bits": int(w_bits)}
 
 
 SWG = register(SwgOwner())
