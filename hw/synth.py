@@ -54,6 +54,22 @@ ESTIMATE_PATCHES: tuple[tuple[str, str, str, str], ...] = (
         "unsynthesizable feature'. Rewritten as the same bits by shift and mask "
         "(bits SN+1..M-1 = stage bits, zero-extended; stage 0: empty), identical in every stage.",
     ),
+    (
+        "thresholding.sv",
+        "RAM_STYLE = RAM_STYLE *)",
+        "RAM_STYLE = RAM_STYLE, ram_style = RAM_STYLE *)",
+        "finn-rtllib thresholding.sv writes its threshold-memory decision (DEPTH_TRIGGER_BRAM) as "
+        "RAM_STYLE; Vivado reads attribute names case-insensitively, yosys only as ram_style: the "
+        "same value under the name yosys reads.",
+    ),
+    (
+        "thresholding.sv",
+        'DEPTH_TRIGGER_BRAM? "distributed" : "auto";',
+        'DEPTH_TRIGGER_BRAM? "logic" : "auto";',
+        "below the BRAM trigger the threshold ROM is forced into LUTs; yosys synth_xilinx has no "
+        "LUT-RAM mapping for a ROM (a forced 'distributed' ROM is an error) and builds it as "
+        "'logic', which is what a distributed ROM is (as our MVAU's TSMFPGA_YOSYS case).",
+    ),
 )
 
 

@@ -144,11 +144,11 @@ def synth(inst, work):
     (work / "wrap.sv").write_text(f"module wrap (input wire clk, input wire rst, {decl});\n"
                                   f"  {inst.module} #({params}) u (.{inst.clk}(clk), .{inst.rst}(rst), {conn});\n"
                                   "endmodule\n")
-    data = []
+    data, hdl = [], []
     for name, text in inst.files.items():
         (work / name).write_text(text)
-        data.append(work / name)
-    r = yosys_estimate("wrap", [*inst.sources, work / "wrap.sv"], work / "y", data_files=data,
+        (hdl if name.endswith((".v", ".sv")) else data).append(work / name)  # generated wrappers: sources
+    r = yosys_estimate("wrap", [*inst.sources, *hdl, work / "wrap.sv"], work / "y", data_files=data,
                        defines=YOSYS_DEFINES)["total"]
     print(inst.module, inst.params.get("PE"), inst.params.get("RAM_STYLE"), inst.params.get("MAC_IMPL"),
           {k: r.get(k) for k in ("LUT", "LUT_memory", "FF", "RAMB18", "RAMB36", "DSP")})
@@ -200,3 +200,68 @@ def test_yosys_mvau_pe_simd(tmp_path, board):
     # UINT4 x INT4 packs 2 SIMD lanes per multiplier: PE * ceil(SIMD / 2) DSP48E1 in yosys
     assert (small["DSP"], big["DSP"]) == (es["resources"]["DSP"], eb["resources"]["DSP"]) == (1, 8)
     assert eb["resources"]["LUT"] > es["resources"]["LUT"] and big["LUT"] > small["LUT"]
+
+
+# ----------------------------------------------------------------------------- Thresholding memory
+def thr_model(channels=16, steps=255, in_bits=16, pe=1, seed=0):
+    """One standalone Thresholding (INT<in_bits> -> UINT8 with 255 steps: 8 binary-search stages)."""
+    out_bits = int(np.ceil(np.log2(steps + 1)))
+    node = helper.make_node("Thresholding", ["inp", "thr"], ["outp"], domain="finn.custom_op.fpgadataflow",
+                            backend="fpgadataflow", name="Thresholding_0", NumChannels=channels, PE=pe,
+                            numSteps=steps, inputDataType=f"INT{in_bits}", weightDataType=f"INT{in_bits}",
+                            outputDataType=f"UINT{out_bits}", numInputVectors=[1, 4, 4], ActVal=0)
+    g = helper.make_graph([node], "thr", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, 4, 4, channels])],
+                          [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [1, 4, 4, channels])])
+    model = ModelWrapper(qonnx_make_model(g))
+    model.set_tensor_datatype("inp", DataType[f"INT{in_bits}"])
+    model.set_tensor_datatype("outp", DataType[f"UINT{out_bits}"])
+    t = np.sort(np.random.default_rng(seed).integers(-(1 << (in_bits - 1)), 1 << (in_bits - 1), (channels, steps)), axis=1)
+    model.set_initializer("thr", t.astype(np.float32))
+    model.set_tensor_datatype("thr", DataType[f"INT{in_bits}"])
+    return model
+
+
+def test_threshold_memory_decision(board, tmp_path):
+    """255 thresholds per channel: the default puts the deep binary-search stages in BRAM (the
+    8-bit TSM did not fit in LUT RAM); "distributed" moves them all to LUT RAM; the decision is
+    the node's depth_trigger_bram and reaches the finn-rtllib wrapper."""
+    from tsmfpga.hw.ops import rtl_context
+    from tsmfpga.hw.ops.finn_rtl import ALL_DISTRIBUTED, block_trigger, depth_trigger_of
+
+    model = thr_model()
+    node = model.graph.node[0]
+    owner = owner_for(node)
+    assert depth_trigger_of(node) == 0            # undecided until the folder decides
+    owner.decide(model, node, board)
+    trig = depth_trigger_of(node)
+    assert trig == block_trigger(node) and 16 <= trig <= 2048
+    blk = estimate(model, board)
+    owner.set_ram_style(node, "distributed")
+    assert depth_trigger_of(node) == ALL_DISTRIBUTED
+    dist = estimate(model, board)
+    assert blk["ram_style"] == "block" and dist["ram_style"] == "distributed"
+    assert blk["resources"]["BRAM36"] > 0 and dist["resources"]["BRAM36"] == 0
+    assert dist["resources"]["LUTRAM"] > 2 * blk["resources"]["LUTRAM"]
+    for style, want in (("block", trig), ("distributed", ALL_DISTRIBUTED)):
+        owner.set_ram_style(node, style)
+        inst = owner.rtl(model, node, rtl_context(model, "xc7z020clg400-1", 100.0))
+        wrapper = "\n".join(v for k, v in inst.files.items() if k.endswith((".v", ".sv")))
+        assert f"DEPTH_TRIGGER_BRAM = {want}," in wrapper
+
+
+@pytest.mark.slow
+def test_yosys_threshold_memory(tmp_path, board):
+    """yosys follows the threshold-memory decision: block RAMs for the deep stages, none when
+    everything is distributed."""
+    from tsmfpga.hw.ops import rtl_context
+
+    out = {}
+    for style in ("block", "distributed"):
+        model = thr_model()
+        node = model.graph.node[0]
+        owner_for(node).set_ram_style(node, style)
+        out[style] = synth(owner_for(node).rtl(model, node, rtl_context(model, "xc7z020clg400-1", 100.0)),
+                           tmp_path / style)
+    assert out["block"]["RAMB18"] + out["block"]["RAMB36"] > 0
+    assert out["distributed"]["RAMB18"] + out["distributed"]["RAMB36"] == 0
+    assert out["distributed"]["LUT"] > out["block"]["LUT"]   # ROMs as LUT logic in yosys
