@@ -53,6 +53,12 @@ BNN_NETS ?= tfc_2w2a cnv_1w1a cnv_1w1a@3050
 bench-bnn: setup
 	$(BIN)/python scripts/bench_bnn_pynq.py --nets $(BNN_NETS) --board $(BOARD)
 
+BENCH_NETS ?= reference tfc_2w2a cnv_1w1a@3050 cnv_2w2a@870
+.PHONY: bench
+## efficiency vs FINN (issue 14): compile + rtl_sim + yosys + finn-plus estimates -> out/bench/report.json
+bench: setup
+	$(BIN)/python scripts/bench.py --nets $(BENCH_NETS) --board $(BOARD)
+
 COMPILE_OUT ?= out/compile
 TARGET_FPS ?=
 COMPILE_ARGS = --board $(BOARD) --out $(COMPILE_OUT) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS),)
