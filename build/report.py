@@ -11,6 +11,7 @@ from tsmfpga.core.records import HwInput, get_meta
 from tsmfpga.flow.config import CompileConfig
 from tsmfpga.flow.folding import plan_streams
 from tsmfpga.flow.rtlgen import STAGE_SECONDS_FILE
+from tsmfpga.flow.transforms.ties import META_KEY as INTEGER_THRESHOLDS_KEY
 
 
 def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status: str = "complete",
@@ -20,7 +21,7 @@ def build_report(model: ModelWrapper, cfg: CompileConfig, timings: dict, status:
     folding = folding.to_dict() if folding else {}
     hw_input = get_meta(model, "tsmfpga.hw_input") or HwInput()
     design = get_meta(model, "tsmfpga.design")
-    thresholds = get_meta(model, "tsmfpga.integer_thresholds")  # IntegerThresholds (front end)
+    thresholds = get_meta(model, INTEGER_THRESHOLDS_KEY)  # IntegerThresholds (front end)
     inp = model.graph.input[0].name
     return {
         "stage": "compile",
