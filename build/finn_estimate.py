@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.graph import hw_core
@@ -15,6 +16,22 @@ from tsmfpga.core.graph import hw_core
 
 #: node attributes our folding decides that finn-plus also has (MAC and memory implementation)
 DECIDED_ATTRS = ("resType", "ram_style")
+
+
+def _threshold_memory_attrs(node, decisions: str) -> None:
+    """Our threshold-memory decision travels as a raw ``depth_trigger_bram`` attribute on the
+    generic Thresholding node (SpecializeLayers copies it to ``Thresholding_rtl``). "finn": removed
+    (finn-plus' default). "ours": kept, with ``depth_trigger_uram`` set out of reach, because
+    finn-plus' estimate (unlike its RTL) counts every memory as URAM when only the BRAM trigger is
+    set, even on a part without URAM."""
+    if node.op_type != "Thresholding":
+        return
+    names = {a.name for a in node.attribute}
+    if decisions == "finn":
+        for a in [a for a in node.attribute if a.name in ("depth_trigger_bram", "depth_trigger_uram")]:
+            node.attribute.remove(a)
+    elif "depth_trigger_bram" in names and "depth_trigger_uram" not in names:
+        node.attribute.append(helper.make_attribute("depth_trigger_uram", 1 << 30))
 
 
 def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_fps: float,
@@ -39,6 +56,7 @@ def finn_estimate(model: ModelWrapper, fpgapart: str, clock_mhz: float, target_f
         for attr in DECIDED_ATTRS if decisions == "finn" else ():
             if attr in types:
                 inst.set_nodeattr(attr, types[attr][2])
+        _threshold_memory_attrs(n, decisions)
         for attr in ("PE", "SIMD"):
             if attr in inst.get_nodeattr_types():
                 inst.set_nodeattr(attr, 1)

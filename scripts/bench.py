@@ -90,15 +90,6 @@ def bench_design(key: str, out: Path, board: str, clips: int) -> dict:
     yosys_s = time.time() - t0
     fps = r["rtl_sim"]["fps"]
     tot = est["total"]
-    hw = ModelWrapper(str(build / "model_hw.onnx"))
-    clock = json.loads((build / "report.json").read_text())["clock_mhz"]
-    finn = {d: finn_estimate(hw, brd.finn_part, clock, fps, decisions=d) for d in ("finn", "ours")}
-    for f in finn.values():
-        f.pop("layers", None)
-
-    def per(res_lut, res_bram, f_fps):
-        return {"fps_per_kLUT": 1000 * f_fps / res_lut if res_lut else None,
-                "fps_per_BRAM36": f_fps / res_bram if res_bram else None}
     r.update({
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})",
@@ -106,12 +97,29 @@ def bench_design(key: str, out: Path, board: str, clips: int) -> dict:
                  | per(tot.get("LUT"), tot.get("BRAM36"), fps)
                  | {"seconds": round(yosys_s, 1), "cache_hits": (est.get("cache") or {}).get("hits"),
                     "source": "yosys synth_xilinx (per unique module), fps from rtl_sim"},
-        "finn_plus": {d: {"resources": f["resources"], "fps": f["fps"], "decisions": f["decisions"]}
-                      | per(f["resources"]["LUT"], f["resources"]["BRAM36"], f["fps"] or 0)
-                      for d, f in finn.items()},
+        "build": str(build),
         "published": r.get("published") or PUBLISHED.get(key.partition("@")[0]),
     })
+    r["finn_plus"] = finn_baselines(build, board, fps)
     return r
+
+
+def per(res_lut, res_bram, f_fps) -> dict:
+    return {"fps_per_kLUT": 1000 * f_fps / res_lut if res_lut else None,
+            "fps_per_BRAM36": f_fps / res_bram if res_bram else None}
+
+
+def finn_baselines(build: Path, board: str, fps: float) -> dict:
+    """finn-plus' estimate of the compiled network at ``fps``: with its default MAC / memory
+    attributes ("finn") and with our folding's decisions ("ours")."""
+    hw = ModelWrapper(str(Path(build) / "model_hw.onnx"))
+    clock = json.loads((Path(build) / "report.json").read_text())["clock_mhz"]
+    out = {}
+    for d in ("finn", "ours"):
+        f = finn_estimate(hw, get_board(board).finn_part, clock, fps, decisions=d)
+        out[d] = ({"resources": f["resources"], "fps": f["fps"], "decisions": f["decisions"]}
+                  | per(f["resources"]["LUT"], f["resources"]["BRAM36"], f["fps"] or 0))
+    return out
 
 
 def table(report: dict) -> str:
@@ -140,6 +148,8 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=24, help="clips / images simulated per design")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     p.add_argument("--append", action="store_true", help="keep the other designs of an existing report")
+    p.add_argument("--finn-only", action="store_true",
+                   help="only recompute finn-plus' estimates of the designs already in the report (no rebuild)")
     args = p.parse_args(argv)
     names = model_names()
     for key in args.nets:
@@ -155,9 +165,16 @@ def main(argv=None) -> int:
     toolenv.prepare_finn_env(out / "finn")
     path = out / "report.json"
     report = {"stage": "bench", "board": args.board, "designs": {}}
-    if args.append and path.is_file():
+    if (args.append or args.finn_only) and path.is_file():
         report = json.loads(path.read_text())
     for key in args.nets:
+        if args.finn_only:
+            r = report["designs"].get(key)
+            if r is None:
+                p.error(f"--finn-only: {key!r} is not in {path}")
+            r["finn_plus"] = finn_baselines(Path(r["build"]), args.board, r["rtl_sim"]["fps"])
+            write_json(path, report)
+            continue
         print(f"[bench] {key} ...", flush=True)
         report["designs"][key] = bench_design(key, out, args.board, args.clips)
         write_json(path, report)
