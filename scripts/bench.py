@@ -172,7 +172,8 @@ def main(argv=None) -> int:
             r = report["designs"].get(key)
             if r is None:
                 p.error(f"--finn-only: {key!r} is not in {path}")
-            r["finn_plus"] = finn_baselines(Path(r["build"]), args.board, r["rtl_sim"]["fps"])
+            build = Path(r.get("build") or out / key.replace("@", "_at_") / "build")
+            r["finn_plus"] = finn_baselines(build, args.board, r["rtl_sim"]["fps"])
             write_json(path, report)
             continue
         print(f"[bench] {key} ...", flush=True)
