@@ -49,8 +49,9 @@ def sizing_frames(latencies: list[int], period: int) -> int:
 
 #: Verilog define of the sizing build: axis_fifo reads a per-instance depth limit (+fifo_limit_...)
 FIFO_LIMIT_DEFINE = "TSMFPGA_FIFO_LIMIT"
-#: most sizing-simulation runs, and seconds, spent shrinking chain FIFOs (lean_chain_fifos)
-LEAN_MAX_RUNS, LEAN_MAX_SECONDS = 40, 90.0
+#: most sizing-simulation runs, and simulated cycles, spent shrinking chain FIFOs (lean_chain_fifos);
+#: budgets in runs and cycles, not seconds, so the result (the RTL) is the same on every machine
+LEAN_MAX_RUNS, LEAN_MAX_CYCLES = 40, 24_000_000
 
 
 def fifo_limit_args(plan: dict[str, int]) -> tuple[str, ...]:
@@ -72,7 +73,7 @@ def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, 
     design whose true interval is a little above the analytical one is still leaned. First all
     chain FIFOs at once, then one at a time
     (most bits first), bisecting its depth between the analytical one and the measured one (runs
-    and seconds capped: :data:`LEAN_MAX_RUNS`, :data:`LEAN_MAX_SECONDS`). A run is accepted when every
+    and simulated cycles capped: :data:`LEAN_MAX_RUNS`, :data:`LEAN_MAX_CYCLES`). A run is accepted when every
     frame comes out, one every ``period`` (or ``interval``) cycles or faster at the end, without a
     timeout."""
     plan0 = analytical_depths(core)
@@ -80,17 +81,18 @@ def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, 
     floor = {t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in plan}
     chain = sorted((t for t in plan if t not in region and plan[t] > floor[t]),
                    key=lambda t: -((1 << plan[t]) * widths.get(t, 1)))
-    info = {"chain_fifos": len(chain), "runs": 0, "shrunk": {}, "kept": [], "untried": [], "verified": False,
+    info = {"chain_fifos": len(chain), "runs": 0, "cycles": 0, "shrunk": {}, "kept": [], "untried": [],
+            "verified": False,
             "bits_before": sum((1 << a) * widths.get(t, 1) for t, a in plan.items())}
     if not chain or not period:
         info["bits_after"] = info["bits_before"]
         return plan, info
-    t0 = time.time()
 
     def ok(p) -> bool:
         info["runs"] += 1
         _, r = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, len(frames)),
                               period=period, plusargs=fifo_limit_args(p))
+        info["cycles"] += int(r.cycles)
         ends = [r.out_end[f] for f in sorted(r.out_end)]
         return (not r.timeout and len(ends) == len(frames) and len(ends) > 1
                 and ends[-1] - ends[-2] <= max(period, interval or 0))
@@ -106,11 +108,11 @@ def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, 
         plan = trial
     else:
         for t in chain:
-            if info["runs"] >= LEAN_MAX_RUNS or time.time() - t0 > LEAN_MAX_SECONDS:
+            if info["runs"] >= LEAN_MAX_RUNS or info["cycles"] >= LEAN_MAX_CYCLES:
                 info["untried"] = [c for c in chain if c not in info["shrunk"] and c not in info["kept"]]
                 break
             lo, hi = floor[t], plan[t]   # bisection: hi holds the interval, find the smallest such
-            while lo < hi and info["runs"] < LEAN_MAX_RUNS:
+            while lo < hi and info["runs"] < LEAN_MAX_RUNS and info["cycles"] < LEAN_MAX_CYCLES:
                 mid = (lo + hi) // 2
                 if ok({**plan, t: mid}):
                     hi = mid
@@ -208,7 +210,6 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
     ends = [run.out_end[f] for f in sorted(run.out_end)]
     plan, lean = lean_chain_fifos(core, exe, work, manifest, frames, period, plan, region, log=log,
                                   interval=(ends[-1] - ends[-2]) if len(ends) > 1 else None)
-    lean["seconds"] = round(time.time() - t_lean, 2)
     info = {"measured_max_occupancy": run.fifo_max, "frames": frames_n, "frame_period_cycles": period,
             "sizing_capacity_beats": {t: (1 << a) + 1 for t, a in big.items()}, "hit_capacity": False,
             "chain_fifos_at_analytical_depth": sorted(fixed or {}),
@@ -216,7 +217,8 @@ def size_fifos_by_simulation(core: ModelWrapper, instances: dict, work: Path, pe
             "lean": lean,
             "source": "rtl_sim (verilator)",
             "seconds": {"sizing_rtl": round(t_rtl, 2), "sizing_build": built.seconds,
-                        "sizing_build_cached": built.cached, "sizing_sim": round(time.time() - t_sim, 2)}}
+                        "sizing_build_cached": built.cached, "sizing_sim": round(t_lean - t_sim, 2),
+                        "fifo_lean": round(time.time() - t_lean, 2)}}
     return plan, info
 
 
