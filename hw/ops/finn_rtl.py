@@ -230,12 +230,13 @@ def threshold_memories(node) -> list[tuple[int, int]]:
     return [(int(w), int(d)) for w, d in specialized(node, "rtl").get_pe_mem_geometries()]
 
 
-def threshold_memory_cost(node, trigger: int) -> tuple[int, int]:
+def threshold_memory_cost(node, trigger: int, mems: list[tuple[int, int]] | None = None) -> tuple[int, int]:
     """(RAMB18, LUTRAM LUTs) of the threshold memories with ``depth_trigger_bram = trigger``
-    (memories at least ``trigger`` deep in BRAM, the others in LUT RAM), all PEs."""
+    (memories at least ``trigger`` deep in BRAM, the others in LUT RAM), all PEs. ``mems``: the
+    node's :func:`threshold_memories` when the caller has them already."""
     pe = custom_op(node).get_nodeattr("PE")
     bram18 = lut = 0
-    for w, d in threshold_memories(node):
+    for w, d in threshold_memories(node) if mems is None else mems:
         if trigger and d >= trigger:
             bram18 += bram18_geometry(w, d)
         else:
@@ -291,11 +292,12 @@ class ThresholdingOwner(_FinnRtlOwner, ChannelPEOwner):
         pe = custom_op(node).get_nodeattr("PE")
         spec = specialized(node, "rtl")
         trig = depth_trigger_of(node) or ALL_DISTRIBUTED
-        bram18, mem_lut = threshold_memory_cost(node, trig)
+        mems = [(int(w), int(d)) for w, d in spec.get_pe_mem_geometries()]   # threshold_memories
+        bram18, mem_lut = threshold_memory_cost(node, trig, mems)
         a = spec.get_input_datatype(0).bitwidth()
         stages = max(1, math.ceil(math.log2(spec.get_nodeattr("numSteps") + 1)))
         comp = pe * stages * (a + 2)
-        w_bits = sum(w * d for w, d in threshold_memories(node)) * pe
+        w_bits = sum(w * d for w, d in mems) * pe
         return {"resources": {"LUT": mem_lut + comp, "FF": ff_base(spec) + pe * stages * (a + 2),
                               "BRAM36": bram18 / 2, "DSP": 0, "LUTRAM": mem_lut},
                 "models": {"LUT": f"{OURS} threshold memories below depth_trigger_bram={trig} in LUT RAM "
