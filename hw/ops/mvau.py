@@ -192,6 +192,10 @@ def mac_impl_of(node) -> str:
     return v if v in MAC_IMPLS else "dsp"
 
 
+#: RTL of the MVAU: the module and the two it instantiates (adder tree, LUT multiplier)
+MVAU_SOURCES = ("mvau.sv", "adder_tree.sv", "lut_mult.sv")
+
+
 # ----------------------------------------------------------------------------- the owner
 class MvauOwner(OpOwner):
     op_types = ("MVAU",)
@@ -313,7 +317,7 @@ class MvauOwner(OpOwner):
                     "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "DSP_LANES": lanes, "RAM_STYLE": ram_style},
             inputs=[axis_stream(model, node, 0, True, "s_axis")],
             outputs=[axis_stream(model, node, 0, False, "m_axis")],
-            sources=[rtl_source("mvau.sv")], files=files, latency_cycles=mvau_latency(sf, simd, lanes))
+            sources=[rtl_source(n) for n in MVAU_SOURCES], files=files, latency_cycles=mvau_latency(sf, simd, lanes))
 
 
 MVAU = register(MvauOwner())

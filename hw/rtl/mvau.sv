@@ -139,7 +139,6 @@ module mvau #(
     localparam integer WFLIP_I = (W_SIGNED != 0) ? (1 << (W_BITS - 1)) : 0;
     localparam [W_BITS-1:0] WFLIP = WFLIP_I[W_BITS-1:0];  // sign bit of a weight: offset binary
     localparam integer TL = (NG > 1) ? $clog2(NG) : 0;      // adder-tree levels
-    localparam integer P2 = 1 << TL;                        // adder-tree leaves
     localparam integer TS = (TL + 1) / 2;                   // adder-tree register stages
     // cycle (after issue) at which each stage's register holds a step
     localparam integer C_PROD = 4;                 // products
@@ -284,23 +283,7 @@ module mvau #(
     // ------------------------------------------------------------------ per PE: stages 3..7+TS
     wire [OUT_W-1:0] act;  // count + ACT_VAL (or the accumulator) of each PE, into the FIFO
 
-    // partial products of the LUT MAC: a * b[i] * 2**i (two's complement: the sign bit of b
-    // weighs -2**W_BITS); stage 3 adds them in pairs, stage 4 adds the pair sums
-    localparam integer MUL_BITS = IN_BITS + W_BITS + 2;  // = PROD_BITS outside XNOR mode
-    localparam integer NPP = W_BITS + 1;                 // partial products
-    localparam integer NPS = (NPP + 1) / 2;              // pair sums
-    function automatic signed [MUL_BITS-1:0] lut_pp(input signed [IN_BITS:0] a, input signed [W_BITS:0] b,
-                                                    input integer i);
-        reg signed [MUL_BITS-1:0] ax;
-        begin
-            ax = {{(W_BITS + 1){a[IN_BITS]}}, a};
-            if (!b[i]) lut_pp = {MUL_BITS{1'b0}};
-            else if (i == W_BITS) lut_pp = -(ax <<< i);
-            else lut_pp = ax <<< i;
-        end
-    endfunction
-
-    genvar p, s, q, l;
+    genvar p, s, q;
 
     // ------------------------------------------------------------------ packing correction
     // DSP_LANES > 1 with signed weights: the products use u = w + 2**(W_BITS-1), so every
@@ -319,7 +302,6 @@ module mvau #(
         end
         if (XCORR != 0) begin : g_xcorr
             localparam integer XL = (SIMD > 1) ? $clog2(SIMD) : 0;  // x-tree levels
-            localparam integer XP2 = 1 << XL;
             localparam integer XS = (XL + 1) / 2;                    // x-tree register stages
             localparam integer XD = C_ACC - 3 - XS;                  // delay registers after it
             localparam integer XW = IN_BITS + XL;                    // exact width of the x sum
@@ -327,38 +309,12 @@ module mvau #(
                 // the x tree must not be deeper than the product tree by more than 2 stages
                 mvau_DSP_LANES_too_large_for_SIMD u_bad ();
             end
-            wire [XP2*XW-1:0] xv [0:XL];
-            for (s = 0; s < XP2; s = s + 1) begin : g_xleaf
-                if (s < SIMD) begin : g_used
-                    wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
-                    assign xv[0][s*XW +: XW] = {{XL{1'b0}}, xa};
-                end else begin : g_pad
-                    assign xv[0][s*XW +: XW] = {XW{1'b0}};
-                end
-            end
-            for (l = 1; l <= XL; l = l + 1) begin : g_xlevel
-                wire [(XP2>>l)*XW-1:0] sum;
-                for (s = 0; s < (XP2 >> l); s = s + 1) begin : g_node
-                    assign sum[s*XW +: XW] =
-                        xv[l-1][(2*s)*XW +: XW] + xv[l-1][(2*s+1)*XW +: XW];
-                end
-                if (l % 2 == 0 || l == XL) begin : g_reg
-                    reg [(XP2>>l)*XW-1:0] q_r;
-                    always @(posedge clk) begin
-                        if (dv[2 + (l + 1) / 2 - 1]) q_r <= sum;
-                    end
-                    assign xv[l][(XP2>>l)*XW-1:0] = q_r;
-                end else begin : g_comb
-                    assign xv[l][(XP2>>l)*XW-1:0] = sum;
-                end
-                assign xv[l][XP2*XW-1:(XP2>>l)*XW] = {(XP2*XW-(XP2>>l)*XW){1'b0}};
-            end
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [XP2*XW-1:0] xroot_lv = xv[XL];  // only node 0 is used
-            /* verilator lint_on UNUSEDSIGNAL */
+            wire [XW-1:0] xroot;
+            adder_tree #(.N(SIMD), .IN_BITS(IN_BITS), .IN_SIGNED(0), .OUT_BITS(XW), .STAGES(XS)) u_xtree (
+                .clk(clk), .in_valid(dv[2]), .in_data(x2), .out_data(xroot));
             localparam integer XDN = (XD > 0) ? XD : 0;
             wire [(XDN+1)*XW-1:0] xd;  // entry k: the x sum k cycles after the x tree
-            assign xd[XW-1:0] = xroot_lv[XW-1:0];
+            assign xd[XW-1:0] = xroot;
             for (q = 1; q <= XDN; q = q + 1) begin : g_xdelay
                 reg [XW-1:0] r;
                 always @(posedge clk) begin
@@ -431,9 +387,9 @@ module mvau #(
                         end
                         wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
                     end else begin : g_mul
-                        wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
-                        wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
                         if (MAC_IMPL == "dsp") begin : g_dsp
+                            wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
+                            wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
                             (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
                             assign m = xs * ws;
                             reg [PROD_BITS-1:0] pa;
@@ -442,78 +398,35 @@ module mvau #(
                                 if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                             end
                         end else begin : g_lut
-                            // shift-and-add partial products: plain logic that no synthesis tool
-                            // turns into a DSP slice (yosys ignores use_dsp = "no" on a `*`)
-                            reg [NPS*MUL_BITS-1:0] ps;
-                            for (q = 0; q < NPS; q = q + 1) begin : g_pair
-                                wire signed [MUL_BITS-1:0] pp0 = lut_pp(xs, ws, 2 * q);
-                                wire signed [MUL_BITS-1:0] pp1 = (2 * q + 1 < NPP) ? lut_pp(xs, ws, 2 * q + 1)
-                                                                                   : {MUL_BITS{1'b0}};
-                                always @(posedge clk) begin
-                                    if (dv[C_PROD-2]) ps[q*MUL_BITS +: MUL_BITS] <= pp0 + pp1;
-                                end
+                            // LUT-6 digit tables and adders (hw/rtl/lut_mult.sv), never a DSP;
+                            // the wider operand is cut into digits
+                            wire [PROD_BITS-1:0] m;
+                            if (W_BITS > IN_BITS) begin : g_cut_w
+                                lut_mult #(.A_BITS(W_BITS), .A_SIGNED(W_SIGNED), .B_BITS(IN_BITS),
+                                           .B_SIGNED(IN_SIGNED), .P_BITS(PROD_BITS)) u_mul (
+                                    .a(wa), .b(xa), .p(m));
+                            end else begin : g_cut_x
+                                lut_mult #(.A_BITS(IN_BITS), .A_SIGNED(IN_SIGNED), .B_BITS(W_BITS),
+                                           .B_SIGNED(W_SIGNED), .P_BITS(PROD_BITS)) u_mul (
+                                    .a(xa), .b(wa), .p(m));
                             end
-                            reg [MUL_BITS-1:0] psum;
-                            integer j;
-                            always @(*) begin
-                                psum = {MUL_BITS{1'b0}};
-                                for (j = 0; j < NPS; j = j + 1) begin
-                                    psum = psum + ps[j*MUL_BITS +: MUL_BITS];
-                                end
-                            end
+                            reg [PROD_BITS-1:0] pa;
                             always @(posedge clk) begin
-                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= psum;
+                                if (dv[C_PROD-2]) pa <= m;
+                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                             end
                         end
                     end
                 end
             end
 
-            // stages 5 .. 4+TS: balanced adder tree over the NG leaves, ACC_BITS wrap-around
-            // (packed leaves are unsigned sums of x * u: the wrap-around keeps the final sum
-            // exact, xcorr removes the weight offset); level l has P2 >> l
-            // nodes; levels 2, 4, ... and the root are registered
-            wire [P2*ACC_BITS-1:0] lv [0:TL];
-            for (s = 0; s < P2; s = s + 1) begin : g_leaf
-                if (s < NG) begin : g_used
-                    wire [PROD_BITS-1:0] pr = prod_q[s*PROD_BITS +: PROD_BITS];
-                    if (ACC_BITS > PROD_BITS) begin : g_ext
-                        assign lv[0][s*ACC_BITS +: ACC_BITS] =
-                            {{(ACC_BITS-PROD_BITS){(PROD_SIGNED != 0) && pr[PROD_BITS-1]}}, pr};
-                    end else begin : g_cut
-                        assign lv[0][s*ACC_BITS +: ACC_BITS] = pr[ACC_BITS-1:0];
-                        if (ACC_BITS < PROD_BITS) begin : g_unused
-                            wire unused_hi = ^pr[PROD_BITS-1:ACC_BITS];
-                        end
-                    end
-                end else begin : g_pad
-                    assign lv[0][s*ACC_BITS +: ACC_BITS] = {ACC_BITS{1'b0}};
-                end
-            end
-            for (l = 1; l <= TL; l = l + 1) begin : g_level
-                wire [(P2>>l)*ACC_BITS-1:0] sum;
-                for (s = 0; s < (P2 >> l); s = s + 1) begin : g_node
-                    assign sum[s*ACC_BITS +: ACC_BITS] =
-                        lv[l-1][(2*s)*ACC_BITS +: ACC_BITS] + lv[l-1][(2*s+1)*ACC_BITS +: ACC_BITS];
-                end
-                if (l % 2 == 0 || l == TL) begin : g_reg
-                    reg [(P2>>l)*ACC_BITS-1:0] q_r;
-                    // register stage (l+1)/2 of the tree: loads with a step only
-                    always @(posedge clk) begin
-                        if (dv[C_PROD + (l + 1) / 2 - 1]) q_r <= sum;
-                    end
-                    assign lv[l][(P2>>l)*ACC_BITS-1:0] = q_r;
-                end else begin : g_comb
-                    assign lv[l][(P2>>l)*ACC_BITS-1:0] = sum;
-                end
-                if (l > 0) begin : g_top
-                    assign lv[l][P2*ACC_BITS-1:(P2>>l)*ACC_BITS] = {(P2*ACC_BITS-(P2>>l)*ACC_BITS){1'b0}};
-                end
-            end
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [P2*ACC_BITS-1:0] root_lv = lv[TL];  // only the root (node 0) is used
-            /* verilator lint_on UNUSEDSIGNAL */
-            wire [ACC_BITS-1:0] root = root_lv[ACC_BITS-1:0];
+            // stages 5 .. 4+TS: adder tree over the NG leaves (hw/rtl/adder_tree.sv), ACC_BITS
+            // wrap-around (packed leaves are unsigned sums of x * u: the wrap-around keeps the
+            // final sum exact, xcorr removes the weight offset)
+            wire [ACC_BITS-1:0] root;
+            adder_tree #(.N(NG), .IN_BITS(PROD_BITS), .IN_SIGNED(PROD_SIGNED), .OUT_BITS(ACC_BITS),
+                         .STAGES(TS)) u_tree (
+                .clk(clk), .in_valid(dv[C_PROD]), .in_data(prod_q), .out_data(root));
 
             // stage 5+TS: accumulator
             reg [ACC_BITS-1:0] acc;

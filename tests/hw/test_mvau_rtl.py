@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tsmfpga.core.rtl import rtl_source
-from tsmfpga.hw.ops.mvau import PACK_PORT_BITS, dsp_pack_lanes, pack_field_bits
+from tsmfpga.hw.ops.mvau import MVAU_SOURCES, PACK_PORT_BITS, dsp_pack_lanes, pack_field_bits
 from tsmfpga.sim.runner import run_cocotb
 
 TB_DIR = Path(__file__).parent / "tb"
@@ -74,7 +74,7 @@ def test_mvau(simulator, case, golden, tmp_path, request):
     npz = golden.save_case(tmp_path / "case.npz", p, w, t)
     run_cocotb(
         toplevel="mvau",
-        sources=[rtl_source("mvau.sv")],
+        sources=[rtl_source(n) for n in MVAU_SOURCES],
         test_module="tb_mvau",
         test_dir=TB_DIR,
         build_dir=tmp_path / "sim",

@@ -1,5 +1,6 @@
-"""Every RTL file we ship is -Wall clean under Verilator and parses under Icarus (-g2012),
-is one module named after its file, and starts with `default_nettype none."""
+"""Every RTL file we ship is -Wall clean under Verilator and parses under Icarus (-g2012) (the
+modules it instantiates are found in the same folder), is one module named after its file, and
+starts with `default_nettype none."""
 
 import re
 import shutil
@@ -28,7 +29,7 @@ def test_style(path):
 @pytest.mark.parametrize("path", RTL, ids=lambda p: p.name)
 def test_verilator_lint(path):
     toolenv.prepare_sim_env()
-    proc = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
+    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "-y", str(rtl_dir()), str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -36,6 +37,7 @@ def test_verilator_lint(path):
 @pytest.mark.parametrize("path", RTL, ids=lambda p: p.name)
 def test_icarus_parse(path, tmp_path):
     assert shutil.which("iverilog"), "iverilog missing: run `make setup` (installs Debian iverilog)"
-    proc = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.vvp"), str(path)],
+    proc = subprocess.run(["iverilog", "-g2012", "-y", str(rtl_dir()), "-Y", ".sv",
+                           "-o", str(tmp_path / "a.vvp"), str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

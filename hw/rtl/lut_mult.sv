@@ -1,0 +1,99 @@
+// lut_mult: combinational product a * b in LUT-6 tables and carry-chain adders, never a DSP.
+//
+// a is cut into NDIG digits of D = max(1, 6 - B_BITS) bits (digit k = a[k*D +: D]; the top digit
+// holds the remaining bits and is two's complement when A_SIGNED, the others are unsigned). A
+// digit times b depends on at most 6 input bits, so it is a table read: a constant (computed at
+// elaboration) indexed by {digit, b}, which synthesis maps to one LUT-6 per bit of the digit
+// product, with no adder. The NDIG digit products are then added with their shifts (for 4-bit b:
+// 2-bit digits, a 4 x 4 product is two 6-bit table reads and one adder; for 2-bit b a 2- to 4-bit
+// a is a single table read). b is two's complement when B_SIGNED.
+//
+// p is the exact product a * b in two's complement (zero-extended when neither operand is
+// signed) at P_BITS bits, wrapping around when P_BITS is narrower than the product.
+
+`default_nettype none
+
+module lut_mult #(
+    parameter integer A_BITS = 4,                  // bits of a, the operand cut into digits
+    parameter integer A_SIGNED = 0,                // 1: a is two's complement
+    parameter integer B_BITS = 4,                  // bits of b (the table's other index)
+    parameter integer B_SIGNED = 1,                // 1: b is two's complement
+    parameter integer P_BITS = A_BITS + B_BITS + 2 // bits of the product output
+) (
+    input  wire [A_BITS-1:0] a,
+    input  wire [B_BITS-1:0] b,
+    output wire [P_BITS-1:0] p
+);
+
+    localparam integer D = (B_BITS < 5) ? 6 - B_BITS : 1;   // digit width
+    localparam integer NDIG = (A_BITS + D - 1) / D;          // digits
+    localparam integer DT = A_BITS - (NDIG - 1) * D;         // top digit width (1 .. D)
+    localparam integer TW = D + B_BITS + 1;                  // digit-product width (signed)
+    localparam integer ENTRIES = 1 << (D + B_BITS);          // table rows (index {digit, b})
+    localparam integer SW = A_BITS + B_BITS + 2;             // exact sum width (signed)
+    localparam integer SIGNED_OUT = (A_SIGNED != 0 || B_SIGNED != 0) ? 1 : 0;
+
+    // table of digit * b for a digit of dw bits (two's complement when dsigned), row {digit, b}
+    // (a top digit narrower than D uses the rows of its low dw bits only)
+    function automatic [ENTRIES*TW-1:0] make_table(input integer dw, input integer dsigned);
+        integer i, dv, bv;
+        /* verilator lint_off UNUSEDSIGNAL */
+        integer prod;  // the low TW bits are the two's complement digit product
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            make_table = {ENTRIES*TW{1'b0}};
+            for (i = 0; i < (1 << (dw + B_BITS)); i = i + 1) begin
+                dv = i >> B_BITS;
+                if (dsigned != 0 && dv >= (1 << (dw - 1))) dv = dv - (1 << dw);
+                bv = i % (1 << B_BITS);
+                if (B_SIGNED != 0 && bv >= (1 << (B_BITS - 1))) bv = bv - (1 << B_BITS);
+                prod = dv * bv;
+                make_table[i*TW +: TW] = prod[TW-1:0];
+            end
+        end
+    endfunction
+
+    localparam [ENTRIES*TW-1:0] TAB_LOW = make_table(D, 0);          // unsigned digits
+    localparam [ENTRIES*TW-1:0] TAB_TOP = make_table(DT, A_SIGNED);  // the top digit
+
+    wire [NDIG*TW-1:0] pp;  // digit products, digit k at [k*TW +: TW]
+    genvar k;
+    generate
+        for (k = 0; k < NDIG; k = k + 1) begin : g_digit
+            localparam integer DW = (k == NDIG - 1) ? DT : D;
+            wire [DW-1:0] dg = a[k*D +: DW];
+            wire [DW+B_BITS-1:0] row = {dg, b};
+            if (k == NDIG - 1) begin : g_top
+                assign pp[k*TW +: TW] = TAB_TOP[row*TW +: TW];
+            end else begin : g_low
+                assign pp[k*TW +: TW] = TAB_LOW[row*TW +: TW];
+            end
+        end
+    endgenerate
+
+    // sum of the digit products, digit k shifted by k*D, in SW bits (signed)
+    reg [SW-1:0] sum;
+    reg [SW-1:0] term;
+    integer j;
+    always @(*) begin
+        sum = {SW{1'b0}};
+        for (j = 0; j < NDIG; j = j + 1) begin
+            term = {{(SW-TW){pp[j*TW+TW-1]}}, pp[j*TW +: TW]};
+            sum = sum + (term << (j * D));
+        end
+    end
+
+    generate
+        if (P_BITS > SW) begin : g_ext
+            assign p = {{(P_BITS-SW){(SIGNED_OUT != 0) && sum[SW-1]}}, sum};
+        end else begin : g_cut
+            assign p = sum[P_BITS-1:0];
+            if (P_BITS < SW) begin : g_unused
+                wire unused_hi = ^sum[SW-1:P_BITS];
+            end
+        end
+    endgenerate
+
+endmodule
+
+`default_nettype wire
