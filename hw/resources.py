@@ -23,7 +23,7 @@ Choices (see also ``synth.py`` and ``synth_modules.py``):
     at least 9 bits wide (and operands within 25x18) to a DSP48E1, one ``$mul`` per DSP. Our
     MVAU with MAC_IMPL "dsp" has PE*ceil(SIMD/DSP_LANES) multipliers, each a dot product of
     DSP_LANES lanes packed into one ``*`` (hw/rtl/mvau.sv), so each is one DSP; MAC_IMPL "lut"
-    writes the product as shift-and-add logic, which never becomes a DSP. Multiplications
+    writes the product as LUT-6 digit tables and adders (hw/rtl/lut_mult.sv), never a DSP. Multiplications
     elsewhere follow the size rule.
   * Estimate-only substitutions of third-party sources (``synth.ESTIMATE_PATCHES``) are listed
     under ``substitutions``.
@@ -164,7 +164,7 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         "dsp_mapping": ("yosys ignores (* use_dsp *) and maps each $mul with a >= 9-bit product "
                         "(operands up to 25x18) to one DSP48E1; MVAU MAC_IMPL 'dsp' = one DSP per "
                         "multiplier, PE*ceil(SIMD/DSP_LANES) (DSP_LANES products packed in each), "
-                        "MAC_IMPL 'lut' = shift-and-add logic, no DSP"),
+                        "MAC_IMPL 'lut' = LUT-6 digit tables + adders (lut_mult.sv), no DSP"),
         "log": str(work / ("elab" if per_module else ".") / "yosys.log"),
         "method": "per_module" if per_module else "whole_design",
         "cache": est.get("cache"),

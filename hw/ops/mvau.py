@@ -6,7 +6,7 @@ cheaper estimate). Cycles: finn-plus ``MVAU.get_exp_cycles`` (MH/PE * MW/SIMD pe
 Decisions (declared finn attributes, honoured by the backend):
 
 * ``resType`` "dsp" | "lut" -> ``MAC_IMPL``: products as ``*`` (one DSP48E1 per product in
-  yosys) or shift-and-add logic. Default "dsp" where the DSP datapath can take the layer
+  yosys) or LUT-6 digit tables and adders (hw/rtl/lut_mult.sv). Default "dsp" where the DSP datapath can take the layer
   (:func:`mvau_dsp_feasible`); the folder moves the cheapest DSP consumers to "lut" while DSPs are
   over budget. "auto" (never folded) builds "dsp".
 * ``ram_style`` "block" | "distributed" -> ``RAM_STYLE``: the weight ROM's ``rom_style``

@@ -15,7 +15,7 @@ RTL takes (one beat per cycle).
 
 Decisions (declared finn attributes, honoured by the backend):
 
-* ``resType`` "dsp" | "lut" -> ``MAC_IMPL`` (products as ``*`` or shift-and-add logic); default
+* ``resType`` "dsp" | "lut" -> ``MAC_IMPL`` (products as ``*`` or LUT-6 digit tables, hw/rtl/lut_mult.sv); default
   "dsp" where :func:`~tsmfpga.hw.ops.mvau.mvau_dsp_feasible` allows it (signed weights, operands
   >= 4 bits, DSP datapath limits), the folder's DSP repair may move it to "lut"; "auto" builds "dsp".
 * ``ram_style`` "block" | "distributed" -> ``RAM_STYLE`` of the weight ROM; default the cheaper
@@ -114,6 +114,10 @@ def _window_producer(model, node):
     if prod is not None and prod.op_type == "ConvolutionInputGenerator" and custom_op(prod).get_nodeattr("depthwise"):
         return prod
     return None
+
+
+#: RTL of the VVAU: the module and the LUT multiplier it instantiates
+VVAU_SOURCES = ("vvau.sv", "lut_mult.sv")
 
 
 class VvauOwner(OpOwner):
@@ -219,7 +223,7 @@ class VvauOwner(OpOwner):
                     "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "RAM_STYLE": ram_style},
             inputs=[axis_stream(model, node, 0, True, "s_axis")],
             outputs=[axis_stream(model, node, 0, False, "m_axis")],
-            sources=[rtl_source("vvau.sv")], files=files, latency_cycles=vvau_latency(kernel))
+            sources=[rtl_source(n) for n in VVAU_SOURCES], files=files, latency_cycles=vvau_latency(kernel))
 
 
 VVAU = register(VvauOwner())

@@ -30,7 +30,7 @@ module lut_mult #(
     localparam integer DT = A_BITS - (NDIG - 1) * D;         // top digit width (1 .. D)
     localparam integer TW = D + B_BITS + 1;                  // digit-product width (signed)
     localparam integer ENTRIES = 1 << (D + B_BITS);          // table rows (index {digit, b})
-    localparam integer SW = A_BITS + B_BITS + 2;             // exact sum width (signed)
+    localparam integer SW = (A_BITS + B_BITS + 2 > TW) ? A_BITS + B_BITS + 2 : TW;  // sum width (signed)
     localparam integer SIGNED_OUT = (A_SIGNED != 0 || B_SIGNED != 0) ? 1 : 0;
 
     // table of digit * b for a digit of dw bits (two's complement when dsigned), row {digit, b}
@@ -71,17 +71,67 @@ module lut_mult #(
         end
     endgenerate
 
-    // sum of the digit products, digit k shifted by k*D, in SW bits (signed)
-    reg [SW-1:0] sum;
-    reg [SW-1:0] term;
-    integer j;
-    always @(*) begin
-        sum = {SW{1'b0}};
-        for (j = 0; j < NDIG; j = j + 1) begin
-            term = {{(SW-TW){pp[j*TW+TW-1]}}, pp[j*TW +: TW]};
-            sum = sum + (term << (j * D));
+    // sum of the digit products, digit k weighted 2**(k*D): a balanced tree. A level-l node sums
+    // 2**l neighbouring digits relative to its lowest one, exactly, in NW(l) bits; the right
+    // child's weight puts it SH = 2**(l-1)*D bits up, so the low SH bits of the left child pass
+    // through and only the bits above them are added (no carry chain over constant zeros).
+    localparam integer NL = (NDIG > 1) ? $clog2(NDIG) : 0;  // tree levels
+    localparam integer NWMAX = TW + ((1 << NL) - 1) * D + NL;
+    function automatic integer nw(input integer l);
+        nw = TW + ((1 << l) - 1) * D + l;
+    endfunction
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [NDIG*NWMAX-1:0] sv [0:NL];  // level l: node n at [n*NWMAX +: nw(l)] (the rest unused)
+    /* verilator lint_on UNUSEDSIGNAL */
+    genvar l, n;
+    generate
+        for (k = 0; k < NDIG; k = k + 1) begin : g_term
+            if (NWMAX > TW) begin : g_pad
+                assign sv[0][k*NWMAX +: NWMAX] = {{(NWMAX-TW){1'b0}}, pp[k*TW +: TW]};
+            end else begin : g_full
+                assign sv[0][k*NWMAX +: NWMAX] = pp[k*TW +: TW];
+            end
         end
-    end
+        for (l = 1; l <= NL; l = l + 1) begin : g_level
+            localparam integer WC = nw(l - 1);   // child width
+            localparam integer WN = nw(l);       // node width
+            localparam integer SH = (1 << (l - 1)) * D;
+            localparam integer NP = (NDIG + (1 << (l - 1)) - 1) >> (l - 1);  // nodes below
+            for (n = 0; n < NDIG; n = n + 1) begin : g_node
+                wire [WN-1:0] node;
+                if (2 * n + 1 < NP) begin : g_add
+                    wire [WC-1:0] a_c = sv[l-1][(2*n)*NWMAX +: WC];
+                    wire [WC-1:0] b_c = sv[l-1][(2*n+1)*NWMAX +: WC];
+                    wire [WN-SH-1:0] a_hi = {{(WN-WC){a_c[WC-1]}}, a_c[WC-1:SH]};
+                    wire [WN-SH-1:0] b_x = {{(WN-SH-WC){b_c[WC-1]}}, b_c};
+                    assign node = {a_hi + b_x, a_c[SH-1:0]};
+                end else if (2 * n < NP) begin : g_pass
+                    wire [WC-1:0] a_c = sv[l-1][(2*n)*NWMAX +: WC];
+                    assign node = {{(WN-WC){a_c[WC-1]}}, a_c};
+                end else begin : g_none
+                    assign node = {WN{1'b0}};
+                end
+                if (NWMAX > WN) begin : g_pad
+                    assign sv[l][n*NWMAX +: NWMAX] = {{(NWMAX-WN){1'b0}}, node};
+                end else begin : g_full
+                    assign sv[l][n*NWMAX +: NWMAX] = node;
+                end
+            end
+        end
+    endgenerate
+    localparam integer WR = nw(NL);
+    wire [WR-1:0] root = sv[NL][WR-1:0];
+    wire [SW-1:0] sum;
+    generate
+        if (WR >= SW) begin : g_root_cut
+            assign sum = root[SW-1:0];  // the exact product fits SW bits
+            if (WR > SW) begin : g_unused
+                wire unused_root = ^root[WR-1:SW];
+            end
+        end else begin : g_root_ext
+            assign sum = {{(SW-WR){root[WR-1]}}, root};
+        end
+    endgenerate
 
     generate
         if (P_BITS > SW) begin : g_ext

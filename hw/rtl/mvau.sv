@@ -40,11 +40,11 @@
 //   1. operands: input beat (or input-buffer word) and weight-ROM word registered
 //   2. operands again (a block-RAM weight ROM is read through its own output register; this
 //      stage keeps the RAM's clock-to-out off the multiplier paths)
-//   3. products, first half: DSP product registered, or pairs of shift-and-add partial products
-//      summed (LUT MACs)
-//   4. products: registered (LUT MACs: the pair sums added)
-//   5 .. 4+TS. adder tree over the SIMD products, a register after every second level
-//      (TS = ceil(log2(SIMD)/2) stages, 0 for SIMD = 1)
+//   3. products registered (a DSP's own register, or the LUT MAC's table reads and adder)
+//   4. products registered again (the tree's leaves)
+//   5 .. 4+TS. adder tree over the SIMD products (hw/rtl/adder_tree.sv: each level one bit wider
+//      than the one below, a register after every second level; TS = ceil(log2(SIMD)/2)
+//      stages, 0 for SIMD = 1)
 //   5+TS. accumulator; threshold-ROM word (read two cycles earlier) registered beside it
 //   6+TS. threshold compares registered (NSTEPS > 0), or the accumulator again (NSTEPS = 0)
 //   7+TS. count + ACT_VAL (or the accumulator) written into the output FIFO; the beat is valid
@@ -54,8 +54,10 @@
 // cycles (tsmfpga.hw.ops.mvau.mvau_latency).
 //
 // MAC_IMPL "dsp": the products are `*` with use_dsp = "yes" (one product per DSP48E1, measured
-// with yosys); "lut": shift-and-add partial products in LUTs and carry chains (no DSP)
-// (simulation is identical); it is ignored with BINARY_XNOR = 1 (no multipliers).
+// with yosys); "lut": hw/rtl/lut_mult.sv, the wider operand cut into digits whose products with
+// the other operand are LUT-6 table reads, summed in a carry chain (no DSP; 4 x 4 bits: two
+// 6-input tables and one adder, 2 x 2 bits: one table) (simulation is identical); it is
+// ignored with BINARY_XNOR = 1 (no multipliers).
 //
 // DSP_LANES = N > 1 (MAC_IMPL "dsp", unsigned inputs only): dot-product packing, one multiplier
 // computes the sum of N products of one PE (N neighbouring SIMD lanes). With the weights in offset
@@ -133,7 +135,12 @@ module mvau #(
     localparam integer PK_S = IN_BITS + W_BITS + $clog2(LANES);  // packed field width
     localparam integer XP_W = (LANES - 1) * PK_S + IN_BITS;       // packed inputs
     localparam integer UP_W = (LANES - 1) * PK_S + W_BITS;        // packed offset-binary weights
-    localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : (LANES > 1) ? PK_S : IN_BITS + W_BITS + 2;
+    // product width: LUT MACs the exact product in two's complement (IN_BITS + W_BITS, one more
+    // when both are unsigned); a DSP product keeps two spare bits (free inside the DSP, and what
+    // makes yosys' size rule map it to one: products under 9 bits stay in LUTs there)
+    localparam integer MUL_BITS = IN_BITS + W_BITS + ((MAC_IMPL == "dsp") ? 2 :
+                                  (IN_SIGNED != 0 || W_SIGNED != 0) ? 0 : 1);
+    localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : (LANES > 1) ? PK_S : MUL_BITS;
     localparam integer PROD_SIGNED = (BINARY_XNOR != 0 || LANES > 1) ? 0 : 1;
     localparam integer XCORR = (LANES > 1 && W_SIGNED != 0) ? 1 : 0;  // subtract 2**(W-1)*sum(x)
     localparam integer WFLIP_I = (W_SIGNED != 0) ? (1 << (W_BITS - 1)) : 0;

@@ -36,7 +36,7 @@
 // idle cycles change nothing (cheap cycle-based simulation). Stages (cycles after a beat is
 // accepted):
 //   1. operands: input lanes and the weight-ROM word registered
-//   2. products registered (MAC_IMPL "dsp": `*`; "lut": shift-and-add partial products)
+//   2. products registered (MAC_IMPL "dsp": `*`; "lut": LUT-6 digit tables, hw/rtl/lut_mult.sv)
 //   3. accumulator (cleared by the window's first beat); threshold-ROM word registered beside it
 //   4. threshold compares registered (NSTEPS > 0), or the accumulator again (NSTEPS = 0)
 //      -> count + ACT_VAL (or the accumulator) written into the output FIFO; valid on m_axis the
@@ -46,7 +46,8 @@
 // (tsmfpga.hw.ops.vvau.vvau_latency).
 //
 // MAC_IMPL "dsp": products as `*` with use_dsp = "yes" (one DSP48E1 per product when yosys' size
-// rule maps it); "lut": shift-and-add logic that never becomes a DSP. Simulation is identical.
+// rule maps it); "lut": hw/rtl/lut_mult.sv (LUT-6 tables of digit products and an adder), never a
+// DSP. Simulation is identical.
 // RAM_STYLE "block" | "distributed": the weight ROM's rom_style attribute (yosys estimates define
 // TSMFPGA_YOSYS and get "logic" for distributed, as in mvau.sv). Any other value is an
 // elaboration error.
@@ -95,7 +96,11 @@ module vvau #(
     localparam [K_W-1:0] LAST_K = LAST_K_I[K_W-1:0];
     localparam [NF_W-1:0] LAST_NF = LAST_NF_I[NF_W-1:0];
     localparam [WA_W-1:0] LAST_WA = LAST_WA_I[WA_W-1:0];
-    localparam integer PROD_BITS = IN_BITS + W_BITS + 2;
+    // product width: LUT MACs the exact product in two's complement (IN_BITS + W_BITS, one more
+    // when both are unsigned); a DSP product keeps two spare bits (free inside the DSP, and what
+    // makes yosys' size rule map it to one: products under 9 bits stay in LUTs there)
+    localparam integer PROD_BITS = IN_BITS + W_BITS + ((MAC_IMPL == "dsp") ? 2 :
+                                   (IN_SIGNED != 0 || W_SIGNED != 0) ? 0 : 1);
     localparam integer C_CMP = 4;                       // stage of the compares / FIFO write
     localparam integer OF_AW = $clog2(C_CMP + 4);
     localparam integer OFIFO_DEPTH = 1 << OF_AW;
@@ -203,46 +208,30 @@ module vvau #(
     // ------------------------------------------------------------------ per lane: stages 2..4
     wire [OUT_W-1:0] act;
 
-    // partial product of the LUT MAC: a * b[i] * 2**i (the sign bit of b weighs -2**W_BITS)
-    function automatic signed [PROD_BITS-1:0] lut_pp(input signed [IN_BITS:0] a, input signed [W_BITS:0] b,
-                                                     input integer i);
-        reg signed [PROD_BITS-1:0] ax;
-        begin
-            ax = {{(W_BITS + 1){a[IN_BITS]}}, a};
-            if (!b[i]) lut_pp = {PROD_BITS{1'b0}};
-            else if (i == W_BITS) lut_pp = -(ax <<< i);
-            else lut_pp = ax <<< i;
-        end
-    endfunction
-
     genvar p;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             wire [IN_BITS-1:0] xa = x1[p*IN_BITS +: IN_BITS];
             wire [W_BITS-1:0]  wa = w1[p*W_BITS +: W_BITS];
-            wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
-            wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
-
             // stage 2: product
             reg [PROD_BITS-1:0] prod;
+            wire [PROD_BITS-1:0] m;
             if (MAC_IMPL == "dsp") begin : g_dsp
-                (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
-                assign m = xs * ws;
-                always @(posedge clk) begin
-                    if (dv[1]) prod <= m;
-                end
-            end else begin : g_lut
-                reg [PROD_BITS-1:0] psum;
-                integer j;
-                always @(*) begin
-                    psum = {PROD_BITS{1'b0}};
-                    for (j = 0; j <= W_BITS; j = j + 1) begin
-                        psum = psum + lut_pp(xs, ws, j);
-                    end
-                end
-                always @(posedge clk) begin
-                    if (dv[1]) prod <= psum;
-                end
+                wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
+                wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
+                (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] md;
+                assign md = xs * ws;
+                assign m = md;
+            end else if (W_BITS > IN_BITS) begin : g_lut_w
+                // LUT-6 digit tables and adders (hw/rtl/lut_mult.sv), the wider operand in digits
+                lut_mult #(.A_BITS(W_BITS), .A_SIGNED(W_SIGNED), .B_BITS(IN_BITS), .B_SIGNED(IN_SIGNED),
+                           .P_BITS(PROD_BITS)) u_mul (.a(wa), .b(xa), .p(m));
+            end else begin : g_lut_x
+                lut_mult #(.A_BITS(IN_BITS), .A_SIGNED(IN_SIGNED), .B_BITS(W_BITS), .B_SIGNED(W_SIGNED),
+                           .P_BITS(PROD_BITS)) u_mul (.a(xa), .b(wa), .p(m));
+            end
+            always @(posedge clk) begin
+                if (dv[1]) prod <= m;
             end
 
             // stage 3: accumulator (ACC_BITS, wrap-around)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tsmfpga.core.rtl import rtl_source
+from tsmfpga.hw.ops.vvau import VVAU_SOURCES
 from tsmfpga.sim.runner import run_cocotb
 
 TB_DIR = Path(__file__).parent / "tb"
@@ -63,7 +64,7 @@ def test_vvau(simulator, case, golden, tmp_path, request):
     npz = golden.save_case(tmp_path / "case.npz", p, w, t)
     run_cocotb(
         toplevel="vvau",
-        sources=[rtl_source("vvau.sv")],
+        sources=[rtl_source(n) for n in VVAU_SOURCES],
         test_module="tb_vvau",
         test_dir=TB_DIR,
         build_dir=tmp_path / "sim",
@@ -168,7 +169,7 @@ def _yosys(p, w, t, mac_impl, ram_style, work):
         "    .s_axis_tready(s_axis_tready), .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),\n"
         "    .m_axis_tready(m_axis_tready));\nendmodule\n")
     data = [f for f in (wf, tf) if f]
-    r = yosys_estimate("wrap", [rtl_source("vvau.sv"), work / "wrap.sv"], work / "y", data_files=data,
+    r = yosys_estimate("wrap", [*(rtl_source(n) for n in VVAU_SOURCES), work / "wrap.sv"], work / "y", data_files=data,
                        defines=YOSYS_DEFINES)["total"]
     print("vvau yosys", mac_impl, ram_style, {k: r.get(k) for k in ("LUT", "LUT_memory", "FF", "RAMB18", "RAMB36", "DSP")})
     return r
