@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tsmfpga.hw.boards import get_board
-from tsmfpga.hw.resources import KEYS, estimate_build
+from tsmfpga.hw.ops.mvau import MVAU_SOURCES
+from tsmfpga.hw.resources import KEYS, YOSYS_DEFINES, estimate_build
 from tsmfpga.hw.synth import ESTIMATE_PATCHES, hierarchy_totals, summarize_cells
 
 
@@ -119,8 +120,8 @@ endmodule
     data = [rtl / p["WEIGHT_FILE"], tmp_path / "zero_weights.hex"]
     if p.get("NSTEPS", 0) > 0:
         data.append(rtl / p["THRESH_FILE"])
-    srcs = [rtl / "mvau.sv", tmp_path / "wrap.sv"]
-    real = yosys_estimate("wrap_real", srcs, tmp_path / "real", data_files=data)["total"]
-    zero = yosys_estimate("wrap_zero", srcs, tmp_path / "zero", data_files=data)["total"]
+    srcs = [*(rtl / n for n in MVAU_SOURCES), tmp_path / "wrap.sv"]
+    real = yosys_estimate("wrap_real", srcs, tmp_path / "real", data_files=data, defines=YOSYS_DEFINES)["total"]
+    zero = yosys_estimate("wrap_zero", srcs, tmp_path / "zero", data_files=data, defines=YOSYS_DEFINES)["total"]
     print(f"{inst['name']} (MAC_IMPL lut) real weights: {real}\nall-zero weights: {zero}")
     assert real["LUT"] > 2 * zero["LUT"] and real["LUT"] - zero["LUT"] > 20 * p["PE"] * p["SIMD"] // 4
