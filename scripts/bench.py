@@ -31,19 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench_bnn_pynq import PUBLISHED, bench_one, model_names  # noqa: E402
+from bench_bnn_pynq import PUBLISHED, bench_one, compile_and_sim, model_names  # noqa: E402
 from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 
 from tsmfpga.core import toolenv  # noqa: E402
 from tsmfpga.core.records import write_json  # noqa: E402
-from tsmfpga.flow.compile import run_compile  # noqa: E402
 from tsmfpga.flow.config import CompileConfig  # noqa: E402
 from tsmfpga.flow.finn_estimate import finn_estimate  # noqa: E402
 from tsmfpga.hw.boards import get_board  # noqa: E402
 from tsmfpga.hw.resources import estimate_build  # noqa: E402
 from tsmfpga.quant.config import load_config  # noqa: E402
 from tsmfpga.quant.export import export_random_step_graph  # noqa: E402
-from tsmfpga.sim.fullsim import SimConfig, run_sim  # noqa: E402
 
 DEFAULT_NETS = ["reference", "tfc_2w2a", "cnv_1w1a@3050", "cnv_2w2a@870"]
 
@@ -62,22 +60,8 @@ def _reference(out: Path, board: str, clips: int) -> dict:
         export_random_step_graph(cfg.model, path, cfg.data.frames, seed=0)
         source = "reference config, random weights (no make qat run found)"
     cc = CompileConfig(model_path=path, out=d / "build", board=board, verify_inputs=inputs, verify_clips=16)
-    t0 = time.time()
-    rep = run_compile(cc, log=lambda m: print(f"  [reference] {m}", flush=True))
-    compile_s = time.time() - t0
-    t0 = time.time()
-    sim = run_sim(SimConfig(build_dir=cc.out, clips=clips))
-    sim_s = time.time() - t0
-    return {"network": f"reference TSM ({source})", "compile_s": {"value": round(compile_s, 1),
-            "source": "measured (wall clock, whole compile incl. FIFO sizing)", "per_step": rep["step_seconds"]},
-            "rtl_sim": {"bit_exact": sim["bit_exact"], "mismatches": sim["mismatches"], "values": sim["values"],
-                        "failures": sim["failures"], "fps": sim["fps"], "ii_cycles": sim["ii_cycles"],
-                        "latency_cycles": {k: sim["latency_cycles"][k] for k in ("min", "max")},
-                        "source": "rtl_sim (Verilator)"},
-            "sim_speed": {"frames_per_s": sim.get("sim_speed_fps"), "command_s": round(sim_s, 1),
-                          "source": "measured"},
-            "folded": {"resources": rep["resources"], "source": "analytical"},
-            "build": str(cc.out), "published": None}
+    _, common = compile_and_sim(cc, "reference", clips)
+    return {"network": f"reference TSM ({source})", **common, "build": str(cc.out), "published": None}
 
 
 def bench_design(key: str, out: Path, board: str, clips: int) -> dict:

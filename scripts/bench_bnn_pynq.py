@@ -46,44 +46,21 @@ PUBLISHED = {
 }
 
 
-def bench_one(key: str, out: Path, board: str, clips: int) -> dict:
-    name, _, fps_text = key.partition("@")
-    target_fps = float(fps_text) if fps_text else None
-    d = out / key.replace("@", "_at_")
-    d.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    path = export_bnn_pynq(name, d / f"{name}.onnx")
-    export_s = time.time() - t0
-    cfg = CompileConfig(model_path=path, out=d / "build", board=board, target_fps=target_fps,
-                        input_type="UINT8", input_scale="1/255")
+def compile_and_sim(cfg: CompileConfig, name: str, clips: int) -> tuple[dict, dict]:
+    """``tsmfpga compile`` then ``tsmfpga sim`` of one design, both timed. Returns (compile
+    report, the record fields every benchmarked design shares: compile_s, rtl_sim, sim_speed,
+    folded)."""
     t0 = time.time()
     rep = run_compile(cfg, log=lambda m: print(f"  [{name}] {m}", flush=True))
     compile_s = time.time() - t0
     t0 = time.time()
     sim = run_sim(SimConfig(build_dir=cfg.out, clips=clips))
     sim_s = time.time() - t0
-    brd = get_board(board)
-    hw = ModelWrapper(str(cfg.out / "model_hw.onnx"))
-    t0 = time.time()
-    finn = finn_estimate(hw, brd.finn_part, rep["clock_mhz"], rep["fps_estimate"])
-    finn.pop("layers", None)
-    finn_s = time.time() - t0
     res = rep["resources"] or {}
     fps = sim["fps"]
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} ({os.cpu_count()} cores, load average after the run "
-                   f"{os.getloadavg()[0]:.1f})",
-        "target_fps": target_fps,
-        "network": f"brevitas_examples.bnn_pynq {name} (exact architecture, random-initialised weights, "
-                   "BN statistics from 4 train-mode batches of uniform pixels)",
-        "input": rep["input"],
-        "ops": rep["ops"],
+    return rep, {
         "compile_s": {"value": round(compile_s, 1), "source": "measured (wall clock, whole `compile` incl. "
                       "FIFO-sizing simulation)", "per_step": rep["step_seconds"]},
-        "export_s": {"value": round(export_s, 1), "source": "measured (wall clock)"},
-        "python_exec": {k: rep["python_exec"].get(k) for k in ("bit_exact", "mismatches", "values", "frames")}
-                       | {"source": "python_exec (HW graph) vs QONNX golden"},
         "rtl_sim": {"bit_exact": sim["bit_exact"], "mismatches": sim["mismatches"], "values": sim["values"],
                     "frames": sim["frames"], "golden_mismatches": (sim.get("golden") or {}).get(
                         "hw_graph_vs_qonnx_mismatches"),
@@ -101,6 +78,39 @@ def bench_one(key: str, out: Path, board: str, clips: int) -> dict:
                    "fps_per_kLUT": fps / (res["LUT"] / 1000) if res.get("LUT") else None,
                    "fps_per_BRAM36": fps / res["BRAM36"] if res.get("BRAM36") else None,
                    "source": "analytical (finn-plus estimates + our formulas; fps per resource uses the rtl_sim fps)"},
+    }
+
+
+def bench_one(key: str, out: Path, board: str, clips: int) -> dict:
+    name, _, fps_text = key.partition("@")
+    target_fps = float(fps_text) if fps_text else None
+    d = out / key.replace("@", "_at_")
+    d.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    path = export_bnn_pynq(name, d / f"{name}.onnx")
+    export_s = time.time() - t0
+    cfg = CompileConfig(model_path=path, out=d / "build", board=board, target_fps=target_fps,
+                        input_type="UINT8", input_scale="1/255")
+    rep, common = compile_and_sim(cfg, name, clips)
+    brd = get_board(board)
+    hw = ModelWrapper(str(cfg.out / "model_hw.onnx"))
+    t0 = time.time()
+    finn = finn_estimate(hw, brd.finn_part, rep["clock_mhz"], rep["fps_estimate"])
+    finn.pop("layers", None)
+    finn_s = time.time() - t0
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} ({os.cpu_count()} cores, load average after the run "
+                   f"{os.getloadavg()[0]:.1f})",
+        "target_fps": target_fps,
+        "network": f"brevitas_examples.bnn_pynq {name} (exact architecture, random-initialised weights, "
+                   "BN statistics from 4 train-mode batches of uniform pixels)",
+        "input": rep["input"],
+        "ops": rep["ops"],
+        **common,
+        "export_s": {"value": round(export_s, 1), "source": "measured (wall clock)"},
+        "python_exec": {k: rep["python_exec"].get(k) for k in ("bit_exact", "mismatches", "values", "frames")}
+                       | {"source": "python_exec (HW graph) vs QONNX golden"},
         "finn_plus_estimate": finn | {"seconds": round(finn_s, 1),
                                       "fps_per_kLUT": (finn["fps"] / (finn["resources"]["LUT"] / 1000)
                                                        if finn.get("fps") and finn["resources"]["LUT"] else None)},
