@@ -15,7 +15,9 @@ It follows SetFolding's rules and constraints:
 
 Then the analytical estimates are totalled and checked against ``budget_fraction`` of the board
 (LUT, LUTRAM, BRAM36, DSP, FF). Repairs before giving up: MVAUs switch from DSP to LUT multipliers
-(the fewest LUTs added for the DSPs needed first) while DSPs are over budget; memories move from BRAM to LUTRAM (lowest
+(the fewest LUTs added for the DSPs needed first) while DSPs are over budget; the reverse while
+LUTs are over and DSPs have room (also layers the default rule gives LUT MACs, e.g. 2-bit ones,
+which hw/rtl/mvau.sv packs 3 to a DSP; the most LUTs saved per DSP first); memories move from BRAM to LUTRAM (lowest
 BRAM efficiency first) while BRAM is over budget, and from LUTRAM to BRAM (largest first) while
 LUTRAM is over and BRAM has room. Otherwise :class:`FoldingError` names the
 resource, needed vs budget, and the largest consumer. Without a target the highest frame rate that
@@ -213,8 +215,33 @@ def _cheapest_dsp_switch(model, board, nodes, layers, deficit: float):
     return nodes[best[2]]
 
 
+def _best_lut_to_dsp(model, board, nodes, layers, room: float):
+    """The LUT-MAC layer to move to DSP MACs next while LUTs are over budget: of the layers whose
+    owner can use DSPs (:meth:`OpOwner.dsp_capable`) and whose DSPs fit the ``room`` left, the
+    most LUTs saved per DSP spent (None if no move saves LUTs)."""
+    cands = []
+    for r in layers:
+        if r.get("mac_impl") != "lut":
+            continue
+        n = nodes[r["name"]]
+        owner = owner_for(n)
+        if not owner.dsp_capable(model, n, board):
+            continue
+        owner.set_mac_impl(n, "dsp")
+        new = estimate_layer(model, n, board)["resources"]
+        owner.set_mac_impl(n, "lut")
+        saved, dsp = r["resources"]["LUT"] - new["LUT"], new["DSP"]
+        if saved > 0 and 0 < dsp <= room:
+            cands.append((saved / dsp, saved, r["name"]))
+    if not cands:
+        return None
+    return nodes[max(cands, key=lambda c: (c[0], c[1], c[2]))[2]]
+
+
 def _repair(model, board, budget) -> list[dict]:
-    """DSP -> LUT MACs while DSPs are over; BRAM -> LUTRAM while BRAM is over. Returns estimates."""
+    """DSP -> LUT MACs while DSPs are over; LUT -> DSP MACs while LUTs are over and DSPs have
+    room (the balance: DSPs left unused are spent where they save the most LUTs); BRAM -> LUTRAM
+    while BRAM is over. Returns estimates."""
     nodes = {n.name: n for n in _hw_nodes(model)}
     layers = _estimate_all(model, board)
     tot = _totals(layers)
@@ -223,6 +250,13 @@ def _repair(model, board, budget) -> list[dict]:
         if n is None:
             break
         owner_for(n).set_mac_impl(n, "lut")
+        layers = _estimate_all(model, board)
+        tot = _totals(layers)
+    while tot["LUT"] > budget["LUT"]:
+        n = _best_lut_to_dsp(model, board, nodes, layers, budget["DSP"] - tot["DSP"])
+        if n is None:
+            break
+        owner_for(n).set_mac_impl(n, "dsp")
         layers = _estimate_all(model, board)
         tot = _totals(layers)
     while tot["BRAM36"] > budget["BRAM36"]:

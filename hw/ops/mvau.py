@@ -59,25 +59,43 @@ from tsmfpga.hw.ops.owner import (
 
 
 # ----------------------------------------------------------------------------- estimate helpers
-def mvau_dsp_feasible(model, node, fpgapart: str) -> tuple[bool, str]:
-    """Should this MVAU's MACs go to DSP slices? Our RTL MVAU takes any signed-weight layer; the
-    DSP datapath limits and finn-plus' rule of LUT MACs below 4-bit operands still apply."""
+def mvau_dsp_capable(model, node, fpgapart: str) -> tuple[bool, str]:
+    """Can hw/rtl/mvau.sv put this MVAU's (or VVAU's) MACs in DSP slices at all? Not in XNOR mode
+    (no multipliers), not with bipolar operands, and not beyond the DSP datapath limits."""
     from finn.util.basic import get_dsp_block, get_dsp_datapath_limits
 
     op = custom_op(node)
     idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
-    if op.get_nodeattr("binaryXnorMode"):
+    if "binaryXnorMode" in op.get_nodeattr_types() and op.get_nodeattr("binaryXnorMode"):
         return False, "binary XNOR mode"
-    if not wdt.signed():
-        return False, "unsigned weights"
-    if idt.bitwidth() < 4 or wdt.bitwidth() < 4:
-        return False, "operands below 4 bits (finn-plus picks LUT MACs)"
+    if DataType["BIPOLAR"] in (idt, wdt):
+        return False, "bipolar operands"
     max_act, max_w, max_acc = get_dsp_datapath_limits(get_dsp_block(fpgapart))
     acc = op.get_accumulator_datatype().bitwidth() if hasattr(op, "get_accumulator_datatype") else 32
     if idt.bitwidth() - int(idt.signed()) >= max_act or wdt.bitwidth() > max_w or acc > max_acc:
         return False, "operand or accumulator wider than the DSP datapath"
     return True, ""
 
+
+def mvau_dsp_feasible(model, node, fpgapart: str) -> tuple[bool, str]:
+    """Should this MVAU's MACs go to DSP slices by default? Where they can
+    (:func:`mvau_dsp_capable`), with signed weights and finn-plus' rule of LUT MACs below 4-bit
+    operands (the folder's rebalancing may still move such a layer to DSPs when LUTs run out)."""
+    ok, why = mvau_dsp_capable(model, node, fpgapart)
+    if not ok:
+        return ok, why
+    op = custom_op(node)
+    idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
+    if not wdt.signed():
+        return False, "unsigned weights"
+    if idt.bitwidth() < 4 or wdt.bitwidth() < 4:
+        return False, "operands below 4 bits (finn-plus picks LUT MACs)"
+    return True, ""
+
+
+#: the narrowest product synthesis maps to a DSP slice (yosys synth_xilinx' rule; hw/rtl/mvau.sv and
+#: vvau.sv give a DSP product IN_BITS + W_BITS + 2 bits)
+DSP_MIN_PRODUCT_BITS = 9
 
 #: signed operand width both packed multiplier inputs must fit: the smaller port of a DSP48E1 /
 #: DSP48E2 (25x18 / 27x18) and ECP5's MULT18X18D, so one rule holds on every board family
@@ -217,6 +235,15 @@ class MvauOwner(OpOwner):
 
     def set_mac_impl(self, node, impl: str) -> None:
         custom_op(node).set_nodeattr("resType", impl)
+
+    def dsp_capable(self, model, node, board) -> bool:
+        """DSP MACs possible, and each multiplier a real DSP: packed (several lanes per product)
+        or a product of at least :data:`DSP_MIN_PRODUCT_BITS` (smaller ones stay in LUTs)."""
+        if not mvau_dsp_capable(model, node, board.finn_part)[0]:
+            return False
+        op = custom_op(node)
+        idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
+        return mvau_dsp_lanes(node) > 1 or idt.bitwidth() + wdt.bitwidth() + 2 >= DSP_MIN_PRODUCT_BITS
 
     def resources(self, model, node, board) -> dict:
         part = board.finn_part

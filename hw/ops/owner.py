@@ -198,6 +198,11 @@ class OpOwner:
     def set_mac_impl(self, node, impl: str) -> None:
         raise ValueError(f"{node.op_type} has no MAC implementation to choose")
 
+    def dsp_capable(self, model, node, board) -> bool:
+        """Can this node's MACs go to DSP slices at all (beyond the default rule of
+        :meth:`decide`)? The folder's LUT -> DSP rebalancing moves only such nodes."""
+        return False
+
     # ---- RTL
     def rtl(self, model, node, ctx: dict) -> RtlInstance:
         raise BackendError(

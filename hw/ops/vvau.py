@@ -41,7 +41,7 @@ from qonnx.core.datatype import DataType
 
 from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance
-from tsmfpga.hw.ops.mvau import mac_impl_of, mvau_dsp_feasible
+from tsmfpga.hw.ops.mvau import DSP_MIN_PRODUCT_BITS, mac_impl_of, mvau_dsp_capable, mvau_dsp_feasible
 from tsmfpga.hw.ops.owner import (
     fold_with_window,
     activation_rom,
@@ -142,6 +142,14 @@ class VvauOwner(OpOwner):
 
     def set_mac_impl(self, node, impl: str) -> None:
         custom_op(node).set_nodeattr("resType", impl)
+
+    def dsp_capable(self, model, node, board) -> bool:
+        """DSP MACs possible, one product per DSP of at least DSP_MIN_PRODUCT_BITS bits."""
+        if not mvau_dsp_capable(model, node, board.finn_part)[0]:
+            return False
+        op = custom_op(node)
+        return (op.get_input_datatype(0).bitwidth() + op.get_input_datatype(1).bitwidth() + 2
+                >= DSP_MIN_PRODUCT_BITS)
 
     def resources(self, model, node, board) -> dict:
         op = custom_op(node)

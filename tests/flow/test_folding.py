@@ -181,6 +181,45 @@ def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
         assert next(r for r in res.layers if r["name"] == name)["resources"]["DSP"] == 0
 
 
+@pytest.fixture(scope="module")
+def hw_graph_3bit(tmp_path_factory):
+    """The TSM of ``hw_graph`` with 3-bit weights and activations: below finn-plus' 4-bit rule,
+    so its hidden MVAUs default to LUT MACs (hw/rtl/mvau.sv packs 2 such lanes per DSP)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from tsmfpga.core import toolenv
+    from tsmfpga.flow.steps import front_end as to_hw_graph
+
+    path = tmp_path_factory.mktemp("fold3") / "step.onnx"
+    export_random_tsm(path, SIZE, (8, 16), T_FRAMES, num_classes=10, seed=0, weight_bits=3, act_bits=3)
+    toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn3"))
+    return to_hw_graph(ModelWrapper(str(path)))
+
+
+def test_lut_budget_spends_free_dsps(hw_graph_3bit, board):
+    """LUTs over budget and DSPs to spare: LUT-MAC layers move to (packed) DSP MACs, most LUTs
+    saved per DSP first, until the LUTs fit; without spare DSPs the same folding does not fit."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from tsmfpga.flow.folding import FoldingError, fold
+
+    _, roomy = fold(hw_graph_3bit, board, CLOCK, target_fps=20000)
+    assert roomy.mac_impl["lut"], "the default rule should give the 3-bit MVAUs LUT MACs"
+    need = roomy.totals["LUT"]
+    tight = dataclasses.replace(board, resources={**board.resources, "LUT": int(need / 0.8) - 1})
+    model, res = fold(hw_graph_3bit, tight, CLOCK, target_fps=20000)
+    moved = sorted(set(roomy.mac_impl["lut"]) - set(res.mac_impl["lut"]))
+    assert moved, "no LUT-MAC layer moved to DSPs"
+    assert res.totals["LUT"] <= res.budget["LUT"] < need
+    assert roomy.totals["DSP"] < res.totals["DSP"] <= res.budget["DSP"]
+    nodes = {n.name: n for n in model.graph.node}
+    for name in moved:
+        assert getCustomOp(nodes[name]).get_nodeattr("resType") == "dsp"   # declared decision
+    no_dsp = dataclasses.replace(tight, resources={**tight.resources, "DSP": 0})
+    with pytest.raises(FoldingError, match="LUT"):
+        fold(hw_graph_3bit, no_dsp, CLOCK, target_fps=20000)
+
+
 def test_folding_keeps_function(hw_graph, board):
     from tsmfpga.flow.folding import fold
     from tsmfpga.core.clip import run_clip as run_hw_clip
