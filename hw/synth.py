@@ -198,6 +198,13 @@ def _sv_param(value) -> str:
     return str(int(value))
 
 
+def synth_xilinx_line(top: str, family: str) -> str:
+    """The ``synth_xilinx`` command of every estimate. ``-widemux 5`` maps muxes of 5 or more
+    inputs to the slices' MUXF7/MUXF8 as Vivado does by default (without it a 192-word LUT ROM
+    costs ~13 LUTs per bit instead of ~3 plus MUXFs); ``-noiopad -noclkbuf``: a module, not a chip."""
+    return f"synth_xilinx -family {family} -noiopad -noclkbuf -widemux 5 -top {top}"
+
+
 def read_slang_line(top: str, names: Sequence[str], parameters: Mapping[str, int] | None = None,
                     defines: Sequence[str] = (), keep_hierarchy: bool = False) -> str:
     """The yosys ``read_slang`` command of every synthesis run on our RTL (``names`` relative to
@@ -243,7 +250,7 @@ def yosys_estimate(
             f"hierarchy -top {top}",
         ]
     lines += [
-        f"synth_xilinx -family {family} -noiopad -noclkbuf -top {top}",
+        synth_xilinx_line(top, family),
         f"tee -q -o stat.json stat -json -top {top}",
     ]
     (workdir / "synth.ys").write_text("\n".join(lines) + "\n")

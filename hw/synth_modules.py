@@ -48,6 +48,7 @@ from pathlib import Path
 from tsmfpga.hw.synth import (
     SynthesisError,
     read_slang_line,
+    synth_xilinx_line,
     stage_sources,
     summarize_cells,
     yowasp_tool,
@@ -132,7 +133,7 @@ def _closure(name: str, mods: Mapping[str, str]) -> list[str]:
 
 
 def synth_script(top: str, family: str) -> list[str]:
-    return [f"synth_xilinx -family {family} -noiopad -noclkbuf -top {top}",
+    return [synth_xilinx_line(top, family),
             f"tee -q -o stat.json stat -json -top {top}"]
 
 

@@ -66,7 +66,12 @@ def _reference(out: Path, board: str, clips: int) -> dict:
 
 def bench_design(key: str, out: Path, board: str, clips: int) -> dict:
     r = _reference(out, board, clips) if key == "reference" else bench_one(key, out, board, clips)
-    build = Path(r["build"]) if "build" in r else out / key.replace("@", "_at_") / "build"
+    return estimates(key, r, out, board)
+
+
+def estimates(key: str, r: dict, out: Path, board: str) -> dict:
+    """The yosys estimate and finn-plus' baselines of a built design record ``r`` (updated)."""
+    build = Path(r["build"]) if r.get("build") else out / key.replace("@", "_at_") / "build"
     brd = get_board(board)
     t0 = time.time()
     est = estimate_build(build, build / "bench_yosys", brd, cache_dir=out / "yosys_cache",
@@ -134,6 +139,9 @@ def main(argv=None) -> int:
     p.add_argument("--append", action="store_true", help="keep the other designs of an existing report")
     p.add_argument("--finn-only", action="store_true",
                    help="only recompute finn-plus' estimates of the designs already in the report (no rebuild)")
+    p.add_argument("--estimates-only", action="store_true",
+                   help="recompute the yosys and finn-plus estimates of the designs already in the report "
+                        "(their builds and rtl_sim figures kept; after a synthesis-script change)")
     args = p.parse_args(argv)
     names = model_names()
     for key in args.nets:
@@ -149,15 +157,20 @@ def main(argv=None) -> int:
     toolenv.prepare_finn_env(out / "finn")
     path = out / "report.json"
     report = {"stage": "bench", "board": args.board, "designs": {}}
-    if (args.append or args.finn_only) and path.is_file():
+    only = "--finn-only" if args.finn_only else "--estimates-only" if args.estimates_only else None
+    if (args.append or only) and path.is_file():
         report = json.loads(path.read_text())
     for key in args.nets:
-        if args.finn_only:
+        if only:
             r = report["designs"].get(key)
             if r is None:
-                p.error(f"--finn-only: {key!r} is not in {path}")
-            build = Path(r.get("build") or out / key.replace("@", "_at_") / "build")
-            r["finn_plus"] = finn_baselines(build, args.board, r["rtl_sim"]["fps"])
+                p.error(f"{only}: {key!r} is not in {path}")
+            if args.finn_only:
+                build = Path(r.get("build") or out / key.replace("@", "_at_") / "build")
+                r["finn_plus"] = finn_baselines(build, args.board, r["rtl_sim"]["fps"])
+            else:
+                print(f"[bench] {key}: estimates ...", flush=True)
+                estimates(key, r, out, args.board)
             write_json(path, report)
             continue
         print(f"[bench] {key} ...", flush=True)
