@@ -53,8 +53,12 @@ BNN_NETS ?= tfc_2w2a cnv_1w1a cnv_1w1a@3050
 bench-bnn: setup
 	$(BIN)/python scripts/bench_bnn_pynq.py --nets $(BNN_NETS) --board $(BOARD)
 
+## one LUT MAC (hw/rtl/lut_mult.sv) synthesized per operand type vs finn-plus' LUT-multiplier model -> out/bench/lut_mac.json
+bench-lut-mac: setup
+	$(BIN)/python scripts/bench_lut_mac.py
+
 BENCH_NETS ?= reference tfc_2w2a cnv_1w1a@3050 cnv_2w2a@870
-.PHONY: bench
+.PHONY: bench bench-lut-mac
 ## efficiency vs FINN (issue 14): compile + rtl_sim + yosys + finn-plus estimates -> out/bench/report.json
 bench: setup
 	$(BIN)/python scripts/bench.py --nets $(BENCH_NETS) --board $(BOARD)

@@ -33,40 +33,51 @@ module lut_mult #(
     localparam integer SW = (A_BITS + B_BITS + 2 > TW) ? A_BITS + B_BITS + 2 : TW;  // sum width (signed)
     localparam integer SIGNED_OUT = (A_SIGNED != 0 || B_SIGNED != 0) ? 1 : 0;
 
-    // table of digit * b for a digit of dw bits (two's complement when dsigned), row {digit, b}
-    // (a top digit narrower than D uses the rows of its low dw bits only)
-    function automatic [ENTRIES*TW-1:0] make_table(input integer dw, input integer dsigned);
-        integer i, dv, bv;
+    // table of digit * b for a digit of dw bits (two's complement when dsigned), stored by
+    // column: bit j of row {digit, b} at [j*ENTRIES + row] (a top digit narrower than D uses the
+    // rows of its low dw bits only)
+    function automatic [ENTRIES*TW-1:0] make_columns(input integer dw, input integer dsigned);
+        integer i, j, dv, bv;
         /* verilator lint_off UNUSEDSIGNAL */
         integer prod;  // the low TW bits are the two's complement digit product
         /* verilator lint_on UNUSEDSIGNAL */
         begin
-            make_table = {ENTRIES*TW{1'b0}};
+            make_columns = {ENTRIES*TW{1'b0}};
             for (i = 0; i < (1 << (dw + B_BITS)); i = i + 1) begin
                 dv = i >> B_BITS;
                 if (dsigned != 0 && dv >= (1 << (dw - 1))) dv = dv - (1 << dw);
                 bv = i % (1 << B_BITS);
                 if (B_SIGNED != 0 && bv >= (1 << (B_BITS - 1))) bv = bv - (1 << B_BITS);
                 prod = dv * bv;
-                make_table[i*TW +: TW] = prod[TW-1:0];
+                for (j = 0; j < TW; j = j + 1) begin
+                    make_columns[j*ENTRIES + i] = prod[j];
+                end
             end
         end
     endfunction
 
-    localparam [ENTRIES*TW-1:0] TAB_LOW = make_table(D, 0);          // unsigned digits
-    localparam [ENTRIES*TW-1:0] TAB_TOP = make_table(DT, A_SIGNED);  // the top digit
+    localparam [ENTRIES*TW-1:0] COL_LOW = make_columns(D, 0);          // unsigned digits
+    localparam [ENTRIES*TW-1:0] COL_TOP = make_columns(DT, A_SIGNED);  // the top digit
 
-    wire [NDIG*TW-1:0] pp;  // digit products, digit k at [k*TW +: TW]
-    genvar k;
+    // digit products, digit k at [k*TW +: TW]: each bit an OR over the rows it is 1 in, of the
+    // row decode (a function of the digit's and b's <= 6 bits: one LUT-6; written as logic, not
+    // as a mux, so that no synthesis option turns it into a tree of wide multiplexers)
+    wire [NDIG*TW-1:0] pp;
+    genvar k, r, j2;
     generate
         for (k = 0; k < NDIG; k = k + 1) begin : g_digit
             localparam integer DW = (k == NDIG - 1) ? DT : D;
+            localparam integer NR = 1 << (DW + B_BITS);  // rows of this digit's table
             wire [DW-1:0] dg = a[k*D +: DW];
             wire [DW+B_BITS-1:0] row = {dg, b};
-            if (k == NDIG - 1) begin : g_top
-                assign pp[k*TW +: TW] = TAB_TOP[row*TW +: TW];
-            end else begin : g_low
-                assign pp[k*TW +: TW] = TAB_LOW[row*TW +: TW];
+            wire [NR-1:0] hit;  // one-hot row decode
+            for (r = 0; r < NR; r = r + 1) begin : g_row
+                assign hit[r] = (row == r);
+            end
+            for (j2 = 0; j2 < TW; j2 = j2 + 1) begin : g_bit
+                localparam [ENTRIES*TW-1:0] COLS = (k == NDIG - 1) ? COL_TOP : COL_LOW;
+                localparam [NR-1:0] COL = COLS[j2*ENTRIES +: NR];
+                assign pp[k*TW + j2] = |(COL & hit);
             end
         end
     endgenerate
