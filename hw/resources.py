@@ -37,7 +37,7 @@ from pathlib import Path
 
 from tsmfpga.hw.ops import module_kinds
 from tsmfpga.hw.boards import get_board
-from tsmfpga.hw.synth import YOSYS_FAMILY, SynthesisError, yosys_estimate
+from tsmfpga.hw.synth import WIDEMUX_FALLBACK, YOSYS_FAMILY, SynthesisError, yosys_estimate
 from tsmfpga.hw.synth_modules import yosys_estimate_modules
 
 #: resources reported everywhere (totals, instances, kinds)
@@ -161,6 +161,8 @@ def estimate_build(build_dir: Path, work: Path, board, timeout: float | None = N
         "largest": [[name, {k: v for k, v in m.items() if k != "params"}] for name, m in largest],
         "hierarchy": est["hierarchy"],
         "substitutions": est["substitutions"],
+        # modules yosys could not map with -widemux (its techmap bug): synthesized without it
+        WIDEMUX_FALLBACK: est.get(WIDEMUX_FALLBACK, []),
         "dsp_mapping": ("yosys ignores (* use_dsp *) and maps each $mul with a >= 9-bit product "
                         "(operands up to 25x18) to one DSP48E1; MVAU MAC_IMPL 'dsp' = one DSP per "
                         "multiplier, PE*ceil(SIMD/DSP_LANES) (DSP_LANES products packed in each), "

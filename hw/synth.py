@@ -198,11 +198,18 @@ def _sv_param(value) -> str:
     return str(int(value))
 
 
-def synth_xilinx_line(top: str, family: str) -> str:
+def synth_xilinx_line(top: str, family: str, widemux: bool = True) -> str:
     """The ``synth_xilinx`` command of every estimate. ``-widemux 5`` maps muxes of 5 or more
     inputs to the slices' MUXF7/MUXF8 as Vivado does by default (without it a 192-word LUT ROM
-    costs ~13 LUTs per bit instead of ~3 plus MUXFs); ``-noiopad -noclkbuf``: a module, not a chip."""
-    return f"synth_xilinx -family {family} -noiopad -noclkbuf -widemux 5 -top {top}"
+    costs ~13 LUTs per bit instead of ~3 plus MUXFs); ``-noiopad -noclkbuf``: a module, not a chip.
+    yosys 0.5x's widemux techmap fails on some shifters (``cells_map.v: Signal `\\B' with invalid
+    width range -1``, seen on an axis_dwc): callers retry such a module with ``widemux=False`` and
+    say so in their report (:data:`WIDEMUX_FALLBACK`)."""
+    return f"synth_xilinx -family {family} -noiopad -noclkbuf{' -widemux 5' if widemux else ''} -top {top}"
+
+
+#: how reports name the modules synthesized without -widemux after yosys failed on them with it
+WIDEMUX_FALLBACK = "widemux_fallback"
 
 
 def read_slang_line(top: str, names: Sequence[str], parameters: Mapping[str, int] | None = None,
@@ -249,20 +256,24 @@ def yosys_estimate(
             "flatten -noscopeinfo",
             f"hierarchy -top {top}",
         ]
-    lines += [
-        synth_xilinx_line(top, family),
-        f"tee -q -o stat.json stat -json -top {top}",
-    ]
-    (workdir / "synth.ys").write_text("\n".join(lines) + "\n")
-    try:
-        proc = subprocess.run(
-            [*_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
-            cwd=workdir, capture_output=True, text=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise SynthesisError(f"yosys on {top} did not finish in {timeout:.0f} s (log: {workdir / 'yosys.log'})") from None
-    stat = workdir / "stat.json"
-    if proc.returncode != 0 or not stat.exists():
+    head, fallback = lines, False
+    for widemux in (True, False):
+        lines = head + [synth_xilinx_line(top, family, widemux), f"tee -q -o stat.json stat -json -top {top}"]
+        (workdir / "synth.ys").write_text("\n".join(lines) + "\n")
+        (workdir / "stat.json").unlink(missing_ok=True)
+        try:
+            proc = subprocess.run(
+                [*_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
+                cwd=workdir, capture_output=True, text=True, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise SynthesisError(f"yosys on {top} did not finish in {timeout:.0f} s (log: {workdir / 'yosys.log'})") from None
+        stat = workdir / "stat.json"
+        if proc.returncode == 0 and stat.exists():
+            break
+        if widemux:
+            fallback = True   # yosys' widemux techmap bug: once more without it
+            continue
         out = [ln for ln in (proc.stdout + proc.stderr).strip().splitlines()
                if "has no connection" not in ln and not ln.strip().startswith("^")]
         tail = "\n".join(out[-15:])
@@ -275,7 +286,8 @@ def yosys_estimate(
     total_cells = data["design"].get("num_cells_by_type", {})
     total = summarize_cells(total_cells)
     result = {"top": top, "source": "yosys", "total": total, "modules": modules,
-              "substitutions": applied, "family": family, "flatten": flatten}
+              "substitutions": applied, "family": family, "flatten": flatten,
+              WIDEMUX_FALLBACK: [top] if fallback else []}
     if not flatten:
         inclusive = hierarchy_totals(data)
         top_cells = data["modules"].get(f"\\{top}", data["modules"].get(top, {})).get("num_cells_by_type", {})

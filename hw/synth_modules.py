@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tsmfpga.hw.synth import (
+    WIDEMUX_FALLBACK,
     SynthesisError,
     read_slang_line,
     synth_xilinx_line,
@@ -132,8 +133,8 @@ def _closure(name: str, mods: Mapping[str, str]) -> list[str]:
     return order
 
 
-def synth_script(top: str, family: str) -> list[str]:
-    return [synth_xilinx_line(top, family),
+def synth_script(top: str, family: str, widemux: bool = True) -> list[str]:
+    return [synth_xilinx_line(top, family, widemux),
             f"tee -q -o stat.json stat -json -top {top}"]
 
 
@@ -247,11 +248,14 @@ def yosys_estimate_modules(
     jobs[glue_key] = (top, glue_text)
     cells: dict[str, dict] = {}
     hits = set()
+    fallback: set[str] = set()   # keys synthesized without -widemux
     for k in jobs:
         entry = _cache_get(cache_dir, k)
         if entry is not None:
             cells[k] = entry["cells"]
             hits.add(k)
+            if entry.get(WIDEMUX_FALLBACK):
+                fallback.add(k)
     todo = sorted((k for k in jobs if k not in hits), key=lambda k: -len(jobs[k][1]))
     log(f"[yosys] {len(inst_mod)} instances, {len(mod_key)} modules, {len(jobs) - 1} unique + glue: "
         f"{len(hits)} cached, {len(todo)} to synthesize on {min(workers, max(len(todo), 1))} worker(s)")
@@ -262,8 +266,12 @@ def yosys_estimate_modules(
         job.mkdir(parents=True, exist_ok=True)
         (job / "design.il").write_text(text)
         ts = time.time()
-        stat = _run_yosys(["read_rtlil design.il", f"hierarchy -top {name}", *synth_script(name, family)],
-                          job, f"module {name}", timeout)
+        read = ["read_rtlil design.il", f"hierarchy -top {name}"]
+        try:
+            stat = _run_yosys([*read, *synth_script(name, family)], job, f"module {name}", timeout)
+        except SynthesisError:   # yosys' widemux techmap bug (see synth_xilinx_line): without it
+            stat = _run_yosys([*read, *synth_script(name, family, widemux=False)], job, f"module {name}", timeout)
+            fallback.add(k)
         own = stat["modules"].get(f"\\{name}", stat["modules"].get(name, {})).get("num_cells_by_type", {})
         if k != glue_key:
             own = stat["design"].get("num_cells_by_type", {})
@@ -279,7 +287,8 @@ def yosys_estimate_modules(
                 cells[k] = own
                 synth_s[k] = round(secs, 1)
                 _cache_put(cache_dir, k, {"cells": own, "module": jobs[k][0], "yosys": version,
-                                          "family": family, "seconds": round(secs, 1)})
+                                          "family": family, "seconds": round(secs, 1),
+                                          WIDEMUX_FALLBACK: k in fallback})
     t_synth = time.time() - t1
 
     instances = {}
@@ -307,6 +316,7 @@ def yosys_estimate_modules(
                   "key": "sha256 of the elaborated module (sources, parameters, memory-file contents) "
                          "+ yosys version + synthesis script"},
         "workers": workers,
+        WIDEMUX_FALLBACK: sorted(jobs[k][0] for k in fallback),
         "yosys_version": version,
         "stage_seconds": {"elaborate": round(t_elab, 1), "synthesize": round(t_synth, 1),
                           "per_job": {jobs[k][0]: s for k, s in synth_s.items()}},
