@@ -238,27 +238,31 @@ def _best_lut_to_dsp(model, board, nodes, layers, room: float):
     return nodes[max(cands, key=lambda c: (c[0], c[1], c[2]))[2]]
 
 
+def _move_macs(model, board, budget, layers, over: str, impl: str, pick) -> list[dict]:
+    """While resource ``over`` is over budget, set the MACs of ``pick(layers, totals)`` (None:
+    stop) to ``impl`` and re-estimate. Returns the estimates."""
+    tot = _totals(layers)
+    while tot[over] > budget[over]:
+        n = pick(layers, tot)
+        if n is None:
+            break
+        owner_for(n).set_mac_impl(n, impl)
+        layers = _estimate_all(model, board)
+        tot = _totals(layers)
+    return layers
+
+
 def _repair(model, board, budget) -> list[dict]:
     """DSP -> LUT MACs while DSPs are over; LUT -> DSP MACs while LUTs are over and DSPs have
     room (the balance: DSPs left unused are spent where they save the most LUTs); BRAM -> LUTRAM
     while BRAM is over. Returns estimates."""
     nodes = {n.name: n for n in _hw_nodes(model)}
     layers = _estimate_all(model, board)
+    layers = _move_macs(model, board, budget, layers, "DSP", "lut", lambda lay, tot: _cheapest_dsp_switch(
+        model, board, nodes, lay, tot["DSP"] - budget["DSP"]))
+    layers = _move_macs(model, board, budget, layers, "LUT", "dsp", lambda lay, tot: _best_lut_to_dsp(
+        model, board, nodes, lay, budget["DSP"] - tot["DSP"]))
     tot = _totals(layers)
-    while tot["DSP"] > budget["DSP"]:
-        n = _cheapest_dsp_switch(model, board, nodes, layers, tot["DSP"] - budget["DSP"])
-        if n is None:
-            break
-        owner_for(n).set_mac_impl(n, "lut")
-        layers = _estimate_all(model, board)
-        tot = _totals(layers)
-    while tot["LUT"] > budget["LUT"]:
-        n = _best_lut_to_dsp(model, board, nodes, layers, budget["DSP"] - tot["DSP"])
-        if n is None:
-            break
-        owner_for(n).set_mac_impl(n, "dsp")
-        layers = _estimate_all(model, board)
-        tot = _totals(layers)
     while tot["BRAM36"] > budget["BRAM36"]:
         movable = [r for r in layers if r["resources"]["BRAM36"] > 0 and _movable(r)]
         if not movable:
