@@ -20,6 +20,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.clip import dequantize, is_step_graph, load_codes, run_clip, to_nhwc
+from tsmfpga.core.executor import executor
 from tsmfpga.core.float64 import float64_golden
 from tsmfpga.core.graph import hw_core, output_affine
 from tsmfpga.core.records import HwInput, get_meta
@@ -46,9 +47,9 @@ def verify(hw: ModelWrapper, golden: ModelWrapper, cfg, max_traces: int = 20) ->
     frames = cfg.verify_frames or json.loads(golden.get_metadata_prop("tsmfpga.frames") or "8")
     meta = get_meta(hw, "tsmfpga.hw_input") or HwInput()
     codes = _input_codes(cfg, hw, golden, is_clip, frames)
-    core = hw_core(hw)
+    core = executor(hw_core(hw))
     pp = output_affine(hw)
-    golden = float64_golden(golden)
+    golden = executor(float64_golden(golden))
 
     mismatches, values, worst, traces = 0, 0, 0.0, []
     clips = codes if is_clip else codes[:, None]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from tsmfpga.core.clip import run_clip
+from tsmfpga.core.executor import executor
 from tsmfpga.quant.nets import make_net
 from tsmfpga.quant.train import to_input
 
@@ -128,7 +129,7 @@ def check_step_graph(path: Path, net: torch.nn.Module, clips_uint8: np.ndarray, 
     from qonnx.transformation.infer_shapes import InferShapes
     from tqdm import tqdm
 
-    model = ModelWrapper(str(path)).transform(InferShapes())
+    model = executor(ModelWrapper(str(path)).transform(InferShapes()))
     net.eval()
     x = to_input(clips_uint8)
     with torch.no_grad():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tsmfpga.core.clip import run_clip
+from tsmfpga.core.executor import executor
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.sim import harness
 
@@ -93,6 +94,7 @@ def independent_golden(core, codes: np.ndarray, sched: Schedule, prepare) -> np.
     for clip in clips_of:
         key = (int(sched.source[clip[0], 0]), int(sched.source[clip[0], 1]))
         need[key] = max(need.get(key, 0), len(clip))
+    core = executor(core)
     runs = {(c, off): [np.asarray(y).reshape(-1) for y in
                        run_clip(core, [prepare(codes[c, off + k]) for k in range(n)])]
             for (c, off), n in sorted(need.items())}

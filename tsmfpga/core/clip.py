@@ -8,7 +8,8 @@ Two kinds of graph carry state from frame to frame:
 * a **HW graph**: stateful ops (our ``TemporalShift``) keep their frame buffer in
   :data:`STATE`, keyed by the node's ``state_id``; clip start clears it.
 
-Python execution (qonnx ``execute_onnx``) creates a fresh op wrapper for every node call, so a
+Python execution (:class:`~tsmfpga.core.executor.Executor`, qonnx ``execute_onnx``'s semantics
+prepared once per graph) may hold one op wrapper per node or make a fresh one per call, so a
 frame buffer cannot live on the op instance: it lives here. Do not interleave two clips through
 graphs that share ``state_id`` values (copies of one graph do).
 
@@ -25,6 +26,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
+from tsmfpga.core.executor import Executor, executor
 from tsmfpga.core.float64 import is_float64
 
 #: frame buffers of the Python execution of stateful ops: state key -> previous frame's values
@@ -83,15 +85,16 @@ def _float_dtype(model: ModelWrapper):
     return np.float64 if is_float64(model) else np.float32
 
 
-def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bool = False) -> list:
+def run_clip(model: ModelWrapper | Executor, frames: Iterable[np.ndarray], full_context: bool = False) -> list:
     """Execute ``model`` frame by frame over one clip; returns output 0 per frame (with
-    ``full_context``: every tensor of the frame, a dict name -> array).
+    ``full_context``: every tensor of the frame, a dict name -> array). Running many clips through
+    one graph: pass ``executor(model)`` once instead of the graph (prepared once, not per clip).
 
     ``frames``: arrays shaped like graph input 0 (batch of 1). A step graph gets its state
     inputs at zeros for the first frame and then its own state outputs; a HW graph's stateful
     ops are cleared first and keep their buffers between frames."""
-    from qonnx.core.onnx_exec import execute_onnx
-
+    exe = executor(model)
+    model = exe.model
     name, out = model.graph.input[0].name, model.graph.output[0].name
     s_in = [i.name for i in model.graph.input[1:]]
     s_out = [o.name for o in model.graph.output[1:]]
@@ -103,21 +106,20 @@ def run_clip(model: ModelWrapper, frames: Iterable[np.ndarray], full_context: bo
     reset_state(model)
     result = []
     for f in frames:
-        ctx = execute_onnx(model, {name: np.asarray(f, dtype), **states},
-                           return_full_exec_context=full_context)
+        ctx = exe({name: np.asarray(f, dtype), **states}, full_context=full_context)
         states = {a: ctx[b] for a, b in zip(s_in, s_out)}
         result.append(ctx if full_context else np.asarray(ctx[out]))
     reset_state(model)
     return result
 
 
-def run_streams(model: ModelWrapper, schedule: Iterable[tuple[int, np.ndarray, bool]]) -> list:
+def run_streams(model: ModelWrapper | Executor, schedule: Iterable[tuple[int, np.ndarray, bool]]) -> list:
     """Execute a HW graph over interleaved frames of several streams: ``schedule`` yields
     (stream, frame, clip_start); each stream's stateful ops keep their own buffers (cleared at
     that stream's clip start), as in a design compiled with ``--streams``. Returns output 0 per
     frame. Equals :func:`run_clip` run separately on every stream's clips."""
-    from qonnx.core.onnx_exec import execute_onnx
-
+    exe = executor(model)
+    model = exe.model
     name, out = model.graph.input[0].name, model.graph.output[0].name
     reset_state(model)
     result = []
@@ -126,17 +128,18 @@ def run_streams(model: ModelWrapper, schedule: Iterable[tuple[int, np.ndarray, b
             if start:
                 reset_state(model, stream)
             set_stream(stream)
-            result.append(np.asarray(execute_onnx(model, {name: np.asarray(frame, _float_dtype(model))})[out]))
+            result.append(np.asarray(exe({name: np.asarray(frame, _float_dtype(model))})[out]))
     finally:
         set_stream(0)
         reset_state(model)
     return result
 
 
-def run_clips(model: ModelWrapper, clips, prepare=None) -> np.ndarray:
+def run_clips(model: ModelWrapper | Executor, clips, prepare=None) -> np.ndarray:
     """:func:`run_clip` over ``clips`` (N, T, ...); ``prepare(frame)`` maps each frame to the
     graph's input (default: add the batch axis). Returns (N, T, outputs) flattened per frame."""
     prepare = prepare or (lambda f: np.asarray(f)[None])
+    model = executor(model)
     return np.stack([np.stack([np.asarray(o).reshape(-1) for o in run_clip(model, [prepare(f) for f in clip])])
                      for clip in clips])
 
