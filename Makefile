@@ -113,10 +113,14 @@ FUZZ_EXAMPLES ?= 200
 fuzz: setup
 	$(BIN)/python -m pytest tests/sim/test_fuzz.py -m slow -k fuzz_config_space --fuzz-examples $(FUZZ_EXAMPLES) --fuzz-log out/regress/fuzz.jsonl -p no:randomly $(PYTEST_ARGS)
 
+## the training budget of `make demo`: demo (fewer epochs than `make qat`, said on screen and in
+## the QAT report, so the whole flow fits in 20 minutes on 2 cores) or full (as `make qat`)
+DEMO_BUDGET ?= demo
+
 ## the whole flow, end to end, on the embedded default
 demo: setup
 	$(BIN)/tsmfpga doctor
-	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT)
+	$(BIN)/tsmfpga qat --config $(QAT_CONFIG) --out $(QAT_OUT) --budget $(DEMO_BUDGET)
 	$(BIN)/tsmfpga compile $(QAT_OUT)/model.onnx --inputs $(QAT_OUT)/test_clips.npy $(COMPILE_ARGS)
 	$(BIN)/tsmfpga sim $(COMPILE_OUT) --clips $(SIM_CLIPS) --simulator $(SIMULATOR)
 	$(BIN)/tsmfpga bitstream $(COMPILE_OUT) --board $(BOARD) --qat-report $(QAT_OUT)/report.json || test $$? -eq 3

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.quant import dist
-from tsmfpga.quant.config import load_config
+from tsmfpga.quant.config import BUDGETS, load_config
 from tsmfpga.quant.stage import StopRequested, run_qat, summary
 
 def _stop_after(text: str) -> tuple[str, int]:
@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/qat", help="output folder (default: out/qat)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoints in OUT/ckpt")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--budget", default="full", choices=list(BUDGETS),
+                   help="training budget: full (the config's epochs) or demo (fewer epochs)")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override train.device")
     p.add_argument("--stop-after", type=_stop_after, default=None, metavar="PHASE:EPOCH",
                    help="stop (exit 0, no report.json) once PHASE (tsn_float, tsm_float, tsm_qat, alarm_tsm_float, "
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config)
+        cfg.budget = args.budget
         if args.seed is not None:
             cfg.seed = args.seed
         if args.device is not None:

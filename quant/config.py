@@ -136,12 +136,25 @@ class ExportConfig:
     max_frames_off: float = 0.1
 
 
+#: training budgets (``tsmfpga qat --budget NAME``): caps on the config's epoch counts. "full" is the
+#: config as written (``make qat``); "demo" is what ``make demo`` trains so that the whole flow fits
+#: in 20 minutes on 2 cores. The run says so on screen and records it in its report.
+BUDGETS: dict[str, dict[str, int]] = {
+    "full": {},
+    "demo": {"train.tsn_epochs": 4, "train.float_epochs": 4, "train.qat_epochs": 1,
+             "alarm.float_epochs": 3, "alarm.qat_epochs": 1},
+}
+
+
 @dataclass
 class QATConfig:
     """Everything `tsmfpga qat` needs."""
 
     #: config name (file stem)
     name: str = "reference"
+    #: training budget (a key of BUDGETS): "full" trains the epochs below as written; "demo" caps
+    #: them (see BUDGETS), for ``make demo``
+    budget: str = "full"
     #: seed of data generation, initialisation and shuffling
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -218,7 +231,24 @@ def load_config(name_or_path: str) -> QATConfig:
     return cfg
 
 
+def apply_budget(cfg: QATConfig) -> dict[str, list[int]]:
+    """Cap ``cfg``'s epochs by its budget (in place); returns ``{key: [config, capped]}`` of every
+    epoch count the budget lowered (empty for "full" or a config already below the caps)."""
+    if cfg.budget not in BUDGETS:
+        raise ConfigError(f"budget = {cfg.budget!r}; use one of {', '.join(BUDGETS)}")
+    changed = {}
+    for key, cap in BUDGETS[cfg.budget].items():
+        section, name = key.split(".")
+        part = getattr(cfg, section)
+        if getattr(part, name) > cap:
+            changed[key] = [getattr(part, name), cap]
+            setattr(part, name, cap)
+    return changed
+
+
 def validate(cfg: QATConfig) -> None:
+    if cfg.budget not in BUDGETS:
+        raise ConfigError(f"budget = {cfg.budget!r}; use one of {', '.join(BUDGETS)}")
     if cfg.data.task == "camera" and cfg.data.size < 32:
         raise ConfigError(f"data.size = {cfg.data.size}: data.task 'camera' needs data.size >= 32 "
                           "(default 96; set model.input_size to the same value)")

@@ -22,7 +22,7 @@ from tsmfpga.quant import dist
 from tsmfpga.quant import export as qexport
 from tsmfpga.quant import plots
 from tsmfpga.quant.data import camera, recipes, synthetic
-from tsmfpga.quant.config import QATConfig
+from tsmfpga.quant.config import QATConfig, apply_budget
 from tsmfpga.quant.metrics import binary_alarm_report, classification_report, softmax
 from tsmfpga.quant.models import copy_matching, count_macs, load_float_into_quant
 from tsmfpga.quant.nets import make_net
@@ -148,6 +148,7 @@ def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print,
     train, rank 0 alone evaluates, exports and writes; the other ranks return None."""
     t0 = time.time()
     out = Path(out)
+    capped = apply_budget(cfg)  # an unknown budget fails here, before anything is written
     main_rank = dist.current().is_main
     report_path = out / "report.json"
     finals = [report_path, out / "model.onnx", out / "alarm.onnx", out / "test_clips.npy",
@@ -158,7 +159,7 @@ def run_qat(cfg: QATConfig, out: Path, resume: bool = False, log=print,
             path.unlink(missing_ok=True)
     dist.barrier()
     try:
-        return _run(cfg, out, resume, log if main_rank else (lambda _s: None), t0, stop_after)
+        return _run(cfg, out, resume, log if main_rank else (lambda _s: None), t0, capped, stop_after)
     except BaseException:
         if main_rank:
             for path in finals:
@@ -177,9 +178,13 @@ def _load_data(fn, *args):
     return data
 
 
-def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float, stop_after=None) -> dict | None:
+def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float, capped: dict,
+         stop_after=None) -> dict | None:
     ctx = dist.current()
     set_determinism(cfg.seed, max(1, cfg.train.threads // ctx.local_world))
+    if capped:
+        log(f"[qat] TRAINING BUDGET '{cfg.budget}': fewer epochs than `make qat` trains "
+            f"({budget_text(capped)}); accuracies are those of this shorter run")
     cache = out.parent / "data"
     log(f"[qat] config {cfg.name}: data ({cfg.data.task}) ..."
         + (f" [{ctx.world} processes, {ctx.backend}, {ctx.device}]" if ctx.active else ""))
@@ -197,13 +202,19 @@ def _run(cfg: QATConfig, out: Path, resume: bool, log, t0: float, stop_after=Non
         return None
     try:
         return _finish(cfg, out, log, t0, data, main, alarm, alarm_hist,
-                       alarm_net if alarm is not None else None, adata if alarm is not None else None)
+                       alarm_net if alarm is not None else None, adata if alarm is not None else None,
+                       capped)
     finally:
         dist.barrier()
 
 
+def budget_text(capped: dict[str, list[int]]) -> str:
+    """``{key: [config, capped]}`` as "train.float_epochs 10 -> 4, ..."."""
+    return ", ".join(f"{k} {a} -> {b}" for k, (a, b) in capped.items())
+
+
 def _finish(cfg: QATConfig, out: Path, log, t0: float, data: TaskData, main: dict, alarm, alarm_hist,
-            alarm_net, adata) -> dict:
+            alarm_net, adata, capped: dict) -> dict:
     report_path = out / "report.json"
     xt, yt = data.test
     reports = {}
@@ -247,6 +258,9 @@ def _finish(cfg: QATConfig, out: Path, log, t0: float, data: TaskData, main: dic
     report = {
         "stage": "qat",
         "config": dataclasses.asdict(cfg),
+        # epochs below the config's own ("make qat"); empty = the full budget
+        "budget": {"name": cfg.budget, "epochs_capped": capped,
+                   "full_budget": not capped},
         "data": {**data.info, "class_names": list(data.class_names), "train_clips": len(data.train[0]),
                  "val_clips": len(data.val[0]), "test_clips": len(xt)},
         "model": {"macs_per_frame": count_macs(main["model_config"]), "macs_source": "analytical",
@@ -291,9 +305,13 @@ def _run_alarm(cfg: QATConfig, cache: Path, out: Path, resume: bool, log, stop_a
 def summary(report: dict) -> str:
     """Human summary for the terminal."""
     f, q, n, e = report["float"], report["quant"], report["tsn"], report["export"]
+    budget = report.get("budget") or {}
     lines = [
         f"QAT stage ({report['config']['name']}): {report['data']['test_clips']} test clips, "
         f"{len(report['data']['class_names'])} classes, {report['seconds']:.0f} s",
+        *([f"  TRAINING BUDGET '{budget['name']}' (smaller than `make qat`: "
+           f"{budget_text(budget['epochs_capped'])}); accuracies below are of this shorter run"]
+          if budget.get("epochs_capped") else []),
         f"  TSN float      top-1 {100 * n['top1']:6.2f} %",
         f"  TSM float      top-1 {100 * f['top1']:6.2f} %",
         f"  TSM quantized  top-1 {100 * q['top1']:6.2f} %   (quant - float {report['deltas']['quant_minus_float_points']:+.2f} pt)",

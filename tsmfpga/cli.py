@@ -26,12 +26,14 @@ def _qat(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
                "-m", "tsmfpga.quant", "--config", args.config, "--out", args.out]
         cmd += (["--resume"] if args.resume else []) + ([] if args.seed is None else ["--seed", str(args.seed)])
+        cmd += ["--budget", args.budget]
         print(" ".join(cmd), flush=True)
         return subprocess.run(cmd).returncode
     from tsmfpga.quant.config import load_config
     from tsmfpga.quant.stage import run_qat, summary
 
     cfg = load_config(args.config)
+    cfg.budget = args.budget
     if args.seed is not None:
         cfg.seed = args.seed
     report = run_qat(cfg, Path(args.out), resume=args.resume)
@@ -47,7 +49,9 @@ def _qat_seeds(args: argparse.Namespace) -> int:
     if args.nproc > 1 or args.seed is not None:
         raise UserFacingError("--seeds runs one process per seed: drop --nproc / --seed")
     seeds, out = parse_seeds(args.seeds), Path(args.out or "out/qat_seeds")
-    report = run_seeds(load_config(args.config), seeds, out, resume=args.resume)
+    cfg = load_config(args.config)
+    cfg.budget = args.budget
+    report = run_seeds(cfg, seeds, out, resume=args.resume)
     print(summary(report))
     print(f"report: {out / 'report.json'}")
     return 0
@@ -204,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoints in OUT/ckpt after an interruption")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--budget", default="full", metavar="{full,demo}",
+                   help="training budget: full (the config's epochs, `make qat`) or demo (fewer epochs, "
+                        "`make demo`; said on screen and in the report)")
     p.add_argument("--seeds", default=None, metavar="S1,S2,...",
                    help="seed spread: one run per seed into OUT/seed_K, per-seed and mean ± std in OUT/report.json")
     p.add_argument("--nproc", type=int, default=1,

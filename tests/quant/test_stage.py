@@ -25,8 +25,9 @@ def _get(d, dotted):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """The tiny config under the demo budget (what `make demo` runs): its QAT phase is capped."""
     out = tmp_path_factory.mktemp("qat") / "qat"
-    proc = _cli("qat", "--config", "tiny", "--out", str(out))
+    proc = _cli("qat", "--config", "tiny", "--out", str(out), "--budget", "demo")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -43,6 +44,36 @@ def test_tiny_report_has_every_figure(tiny_run):
     for png in report["plots"].values():
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "TSM quantized" in proc.stdout
+
+
+def test_demo_budget_is_applied_and_said(tiny_run):
+    """tiny trains 2 QAT epochs; the demo budget caps them at 1, says so on screen and in the report."""
+    out, proc = tiny_run
+    report = json.loads((out / "report.json").read_text())
+    assert report["budget"] == {"name": "demo", "epochs_capped": {"train.qat_epochs": [2, 1]},
+                                "full_budget": False}
+    assert [row["epoch"] for row in report["history"]["tsm_qat"]] == [1]
+    assert report["config"]["train"]["qat_epochs"] == 1 and report["config"]["budget"] == "demo"
+    assert "TRAINING BUDGET 'demo'" in proc.stdout and "train.qat_epochs 2 -> 1" in proc.stdout
+
+
+def test_budget_caps_only_what_is_above_them():
+    from tsmfpga.quant.config import BUDGETS, apply_budget, load_config
+
+    cfg = load_config("reference")
+    assert apply_budget(cfg) == {}  # full: as written
+    cfg.budget = "demo"
+    capped = apply_budget(cfg)
+    assert capped == {k: [v, BUDGETS["demo"][k]] for k, v in {
+        "train.tsn_epochs": 10, "train.float_epochs": 10, "train.qat_epochs": 2, "alarm.float_epochs": 6}.items()}
+    assert (cfg.train.float_epochs, cfg.alarm.qat_epochs) == (BUDGETS["demo"]["train.float_epochs"], 1)
+
+
+def test_unknown_budget_fails_before_writing(tmp_path):
+    proc = _cli("qat", "--config", "tiny", "--out", str(tmp_path / "q"), "--budget", "weekend")
+    assert proc.returncode != 0
+    assert "budget = 'weekend'; use one of full, demo" in proc.stderr
+    assert not (tmp_path / "q").exists()
 
 
 def test_tiny_export_metadata(tiny_run):
