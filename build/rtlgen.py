@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +51,45 @@ def sizing_frames(latencies: list[int], period: int) -> int:
 
 #: Verilog define of the sizing build: axis_fifo reads a per-instance depth limit (+fifo_limit_...)
 FIFO_LIMIT_DEFINE = "TSMFPGA_FIFO_LIMIT"
-#: most sizing-simulation runs, and simulated cycles, spent shrinking chain FIFOs (lean_chain_fifos);
-#: budgets in runs and cycles, not seconds, so the result (the RTL) is the same on every machine
-LEAN_MAX_RUNS, LEAN_MAX_CYCLES = 40, 24_000_000
+#: most rounds of sizing-simulation runs, and simulated cycles (of the longest run of each round),
+#: spent shrinking chain FIFOs (lean_chain_fifos); budgets in rounds and cycles, not seconds, so
+#: the result (the RTL) is the same on every machine
+LEAN_MAX_ROUNDS, LEAN_MAX_CYCLES = 40, 24_000_000
+#: check runs of one round, simulated at once (a bisection with this many probes per round). A
+#: fixed number, not the machine's core count: the probes decide the result, which must not
+#: depend on the machine. 2 = the cores of the machines this is built for.
+LEAN_PROBES = 2
+
+
+def probe_points(lo: int, hi: int, probes: int | None = None) -> list[int]:
+    """Depths to try in one round of the search for the smallest passing depth in [lo, hi] (hi
+    known to pass): up to ``probes`` (default :data:`LEAN_PROBES`) points in [lo, hi), evenly spread."""
+    probes = probes or LEAN_PROBES
+    return sorted({lo + (hi - lo) * i // (probes + 1) for i in range(1, probes + 1)} & set(range(lo, hi))) or \
+        ([lo] if lo < hi else [])
 
 
 def fifo_limit_args(plan: dict[str, int]) -> tuple[str, ...]:
     """Run-time arguments that hold every FIFO of the sizing build at the memory depth of ``plan``
     (tensor -> ADDR_WIDTH), i.e. simulate the planned depths without rebuilding."""
     return tuple(f"+fifo_limit_{harness.TB}.dut.{fifo_instance(t)}={1 << aw}" for t, aw in sorted(plan.items()))
+
+
+def smallest_passing(lo: int, hi: int, check: Callable[[list[int]], list[bool]],
+                     budget_left: Callable[[], bool] = lambda: True) -> int:
+    """The smallest value in [lo, hi] that passes ``check`` (hi passes; passing is monotone),
+    searched in rounds: ``check`` gets the round's :func:`probe_points` and returns a pass/fail
+    each. Stops early when ``budget_left()`` is false (returns the smallest value known to pass)."""
+    while lo < hi and budget_left():
+        points = probe_points(lo, hi)
+        passed = check(points)
+        first = next((i for i, g in enumerate(passed) if g), None)
+        if first is None:
+            lo = points[-1] + 1
+        else:
+            hi = points[first]
+            lo = points[first - 1] + 1 if first > 0 else lo
+    return hi
 
 
 def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, frames: np.ndarray, period: int,
@@ -70,54 +102,64 @@ def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, 
     costs block RAM and buys nothing unless a bursty stage needs the slack (then the run shows a
     longer interval and the depth stays). ``interval``: the output interval of the sizing run
     itself (every FIFO deep); a check passes when it is no longer than that (or ``period``), so a
-    design whose true interval is a little above the analytical one is still leaned. First all
-    chain FIFOs at once, then one at a time
-    (most bits first), bisecting its depth between the analytical one and the measured one (runs
-    and simulated cycles capped: :data:`LEAN_MAX_RUNS`, :data:`LEAN_MAX_CYCLES`). A run is accepted when every
-    frame comes out, one every ``period`` (or ``interval``) cycles or faster at the end, without a
-    timeout."""
+    design whose true interval is a little above the analytical one is still leaned.
+
+    Rounds of :data:`LEAN_PROBES` check runs simulated at once: first the measured plan and all
+    chain FIFOs at their analytical depth; if the latter fails, one FIFO at a time (most bits
+    first), searching its depth between the analytical and the measured one with
+    :func:`probe_points` (rounds and simulated cycles capped: :data:`LEAN_MAX_ROUNDS`,
+    :data:`LEAN_MAX_CYCLES`). A run is accepted when every frame comes out, one every ``period``
+    (or ``interval``) cycles or faster at the end, without a timeout."""
     plan0 = analytical_depths(core)
     widths = {t: f["width"] for t, f in manifest["fifos"].items()}
     floor = {t: plan0.get(t, DEFAULT_ADDR_WIDTH) for t in plan}
     chain = sorted((t for t in plan if t not in region and plan[t] > floor[t]),
                    key=lambda t: -((1 << plan[t]) * widths.get(t, 1)))
-    info = {"chain_fifos": len(chain), "runs": 0, "cycles": 0, "shrunk": {}, "kept": [], "untried": [],
-            "verified": False,
+    info = {"chain_fifos": len(chain), "runs": 0, "rounds": 0, "probes_per_round": LEAN_PROBES, "cycles": 0,
+            "shrunk": {}, "kept": [], "untried": [], "verified": False,
             "bits_before": sum((1 << a) * widths.get(t, 1) for t, a in plan.items())}
     if not chain or not period:
         info["bits_after"] = info["bits_before"]
         return plan, info
 
-    def ok(p) -> bool:
-        info["runs"] += 1
-        _, r = harness.stream(exe, work / "rtl", work, manifest, frames, clip_starts(1, len(frames)),
+    def one(k: int, p: dict) -> tuple[bool, int]:
+        sub = Path(work) / f"lean_{k}"
+        sub.mkdir(parents=True, exist_ok=True)
+        _, r = harness.stream(exe, work / "rtl", sub, manifest, frames, clip_starts(1, len(frames)),
                               period=period, plusargs=fifo_limit_args(p))
-        info["cycles"] += int(r.cycles)
         ends = [r.out_end[f] for f in sorted(r.out_end)]
         return (not r.timeout and len(ends) == len(frames) and len(ends) > 1
-                and ends[-1] - ends[-2] <= max(period, interval or 0))
+                and ends[-1] - ends[-2] <= max(period, interval or 0)), int(r.cycles)
 
-    if not ok(plan):   # the measured plan itself must hold the interval, else nothing to shrink
+    def round_ok(plans: list[dict]) -> list[bool]:
+        """One round: the plans' check runs at once (the simulators are subprocesses)."""
+        with ThreadPoolExecutor(len(plans)) as pool:
+            got = list(pool.map(one, range(len(plans)), plans))
+        info["runs"] += len(plans)
+        info["rounds"] += 1
+        info["cycles"] += max(c for _, c in got)
+        return [g for g, _ in got]
+
+    def budget_left() -> bool:
+        return info["rounds"] < LEAN_MAX_ROUNDS and info["cycles"] < LEAN_MAX_CYCLES
+
+    trial = {**plan, **{t: floor[t] for t in chain}}
+    plan_ok, trial_ok = round_ok([plan, trial])
+    if not plan_ok:   # the measured plan itself must hold the interval, else nothing to shrink
         log("[compile] FIFO sizing: the planned depths do not hold the interval in the check run; kept as measured")
         info["bits_after"] = info["bits_before"]
         return plan, info
     info["verified"] = True
-    trial = {**plan, **{t: floor[t] for t in chain}}
-    if ok(trial):
+    if trial_ok:
         info["shrunk"] = {t: [plan[t], floor[t]] for t in chain}
         plan = trial
     else:
         for t in chain:
-            if info["runs"] >= LEAN_MAX_RUNS or info["cycles"] >= LEAN_MAX_CYCLES:
+            if not budget_left():
                 info["untried"] = [c for c in chain if c not in info["shrunk"] and c not in info["kept"]]
                 break
-            lo, hi = floor[t], plan[t]   # bisection: hi holds the interval, find the smallest such
-            while lo < hi and info["runs"] < LEAN_MAX_RUNS and info["cycles"] < LEAN_MAX_CYCLES:
-                mid = (lo + hi) // 2
-                if ok({**plan, t: mid}):
-                    hi = mid
-                else:
-                    lo = mid + 1
+            hi = smallest_passing(floor[t], plan[t], lambda ds: round_ok([{**plan, t: d} for d in ds]),
+                                  budget_left)
             if hi < plan[t]:
                 info["shrunk"][t] = [plan[t], hi]
                 plan = {**plan, t: hi}
@@ -125,7 +167,8 @@ def lean_chain_fifos(core: ModelWrapper, exe: Path, work: Path, manifest: dict, 
                 info["kept"].append(t)
     info["bits_after"] = sum((1 << a) * widths.get(t, 1) for t, a in plan.items())
     log(f"[compile] FIFO sizing: {len(info['shrunk'])} of {len(chain)} chain FIFOs shrunk to the smallest depth "
-        f"that keeps the interval ({info['runs']} check runs): {info['bits_before']:,} -> {info['bits_after']:,} bits")
+        f"that keeps the interval ({info['runs']} check runs in {info['rounds']} rounds of {LEAN_PROBES} at once): "
+        f"{info['bits_before']:,} -> {info['bits_after']:,} bits")
     return plan, info
 
 

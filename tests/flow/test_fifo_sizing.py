@@ -74,3 +74,26 @@ def test_fifo_limit_holds_in_the_sizing_build(tsm_build, tmp_path):
     _, held = harness.stream(exe, tmp_path / "rtl", tmp_path, manifest, frames, clip_starts(1, 4), period=period,
                              plusargs=rtlgen.fifo_limit_args({t: 1}))   # ADDR_WIDTH 1: 2 entries
     assert held.fifo_max[t] <= 2 + 1 < occ and len(held.out_end) == 4   # memory 2 + output register
+
+
+@pytest.mark.parametrize("probes", [1, 2, 3])
+def test_probe_search_finds_the_smallest_passing_depth(probes, monkeypatch):
+    """The lean pass's round search: for every threshold in [lo, hi] of a monotone check, with
+    1..3 probes per round, it returns the threshold and never probes outside [lo, hi)."""
+    from tsmfpga.flow import rtlgen
+
+    monkeypatch.setattr(rtlgen, "LEAN_PROBES", probes)
+    for lo, hi in [(0, 1), (3, 4), (2, 9), (4, 14), (0, 30)]:
+        for threshold in range(lo, hi + 1):
+            seen, rounds = [], [0]
+
+            def check(points):
+                assert 0 < len(points) <= probes and all(lo <= p < hi for p in points)
+                seen.extend(points)
+                rounds[0] += 1
+                return [p >= threshold for p in points]
+
+            assert rtlgen.smallest_passing(lo, hi, check) == threshold
+            assert len(seen) == len(set(seen))   # no depth simulated twice
+    # a budget that runs out keeps the smallest depth known to pass
+    assert rtlgen.smallest_passing(0, 30, lambda ps: [False] * len(ps), budget_left=lambda: False) == 30

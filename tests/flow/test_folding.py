@@ -232,3 +232,30 @@ def test_folding_keeps_function(hw_graph, board):
     got = run_hw_clip(folded, frames)
     for a, b in zip(ref, got):
         assert np.array_equal(a, b)
+
+
+def test_estimate_cache_changes_nothing(hw_graph, board, monkeypatch):
+    """The folder's estimates come from a cache keyed by what an estimate reads: folding with
+    every lookup a miss gives the same folding and totals, a returned record is a copy, and a
+    changed folding attribute is a miss."""
+    import itertools
+
+    from tsmfpga.flow.folding import fold, plan_streams
+    from tsmfpga.hw.ops import owner
+
+    cached, res = fold(hw_graph, board, CLOCK, budget_fraction=0.3)
+    streams = plan_streams(cached, board, CLOCK, 0.3)
+    fresh = itertools.count()
+    monkeypatch.setattr(owner, "_estimate_key", lambda m, n, b: str(next(fresh)).encode())
+    uncached, res2 = fold(hw_graph, board, CLOCK, budget_fraction=0.3)
+    assert res2.to_dict() == res.to_dict()
+    assert plan_streams(uncached, board, CLOCK, 0.3) == streams
+    monkeypatch.undo()
+    node = next(n for n in cached.graph.node if n.op_type == "MVAU")
+    first = owner.estimate_layer(cached, node, board)
+    first["resources"]["LUT"] = -1
+    assert owner.estimate_layer(cached, node, board)["resources"]["LUT"] >= 0
+    pe = owner.fold_attrs(node)[0]
+    key = owner._estimate_key(cached, node, board)
+    owner.set_attrs(node, {"PE": 1 if pe != 1 else 2})
+    assert owner._estimate_key(cached, node, board) != key

@@ -99,3 +99,47 @@ def test_cache_hit_miss_and_parallel_equals_serial(tmp_path):
     assert serial["total"] == total
     assert {i: v["LUT"] for i, v in serial["instances"].items()} == {i: v["LUT"] for i, v in first["instances"].items()}
     assert set(serial["stage_seconds"]) >= {"elaborate", "synthesize"}
+
+
+@pytest.mark.slow   # ~40 s: the small modules once batched, once alone
+def test_batched_modules_equal_their_solo_runs(tmp_path, monkeypatch):
+    """Small modules share one synth_xilinx run; on this design every one gives the cells it
+    gives alone (BATCH_MODULES = 1), and the report says how many runs there were."""
+    from tsmfpga.hw import synth_modules
+
+    srcs, data = _design(tmp_path / "d")
+    batched = yosys_estimate_modules("tiny_top", srcs, tmp_path / "w1", data_files=data, workers=2)
+    assert batched["stage_seconds"]["batched_modules"] == 3 and batched["stage_seconds"]["yosys_runs"] == 2
+    monkeypatch.setattr(synth_modules, "BATCH_MODULES", 1)
+    solo = yosys_estimate_modules("tiny_top", srcs, tmp_path / "w2", data_files=data, workers=2)
+    assert solo["stage_seconds"]["yosys_runs"] == 4
+    assert solo["modules"] == batched["modules"] and solo["total"] == batched["total"]
+
+
+@pytest.mark.slow   # ~40 s
+def test_a_failing_batch_is_redone_module_by_module(tmp_path):
+    """yosys' -widemux bug on one member fails the whole batch; its modules are then synthesized
+    one by one, and only the culprit is reported as synthesized without -widemux."""
+    from tsmfpga.hw.synth import WIDEMUX_FALLBACK
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for f in ("axis_dwc.sv", "axis_fifo.sv"):
+        shutil.copyfile(rtl_source(f), d / f)
+    (d / "pair.sv").write_text("""
+module pair (input wire clk, input wire rst, input wire [31:0] s_tdata, input wire s_tvalid,
+             output wire s_tready, output wire [127:0] m_tdata, output wire m_tvalid, input wire m_tready);
+    wire [31:0] d; wire v, r;
+    axis_fifo #(.DATA_WIDTH(32), .ADDR_WIDTH(3)) f (.clk(clk), .rst(rst),
+        .s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready), .s_axis_tlast(1'b0),
+        .s_axis_tuser(1'b0), .m_axis_tdata(d), .m_axis_tvalid(v), .m_axis_tready(r), .m_axis_tlast(), .m_axis_tuser());
+    axis_dwc #(.LANE_BITS(2), .IN_LANES(16), .OUT_LANES(64)) w (.clk(clk), .rst(rst),
+        .s_axis_tdata(d), .s_axis_tvalid(v), .s_axis_tready(r),
+        .m_axis_tdata(m_tdata), .m_axis_tvalid(m_tvalid), .m_axis_tready(m_tready));
+endmodule
+""")
+    est = yosys_estimate_modules("pair", [d / "axis_fifo.sv", d / "axis_dwc.sv", d / "pair.sv"], tmp_path / "w",
+                                 workers=2)
+    assert est["stage_seconds"]["batched_modules"] == 2
+    assert [m.partition("$")[0] for m in est[WIDEMUX_FALLBACK]] == ["axis_dwc"]
+    assert est["instances"]["w"]["FF"] >= 128 and est["instances"]["f"]["LUT"] > 0
