@@ -65,8 +65,7 @@ def probe_points(lo: int, hi: int, probes: int | None = None) -> list[int]:
     """Depths to try in one round of the search for the smallest passing depth in [lo, hi] (hi
     known to pass): up to ``probes`` (default :data:`LEAN_PROBES`) points in [lo, hi), evenly spread."""
     probes = probes or LEAN_PROBES
-    return sorted({lo + (hi - lo) * i // (probes + 1) for i in range(1, probes + 1)} & set(range(lo, hi))) or \
-        ([lo] if lo < hi else [])
+    return sorted({lo + (hi - lo) * i // (probes + 1) for i in range(1, probes + 1)}) if lo < hi else []
 
 
 def fifo_limit_args(plan: dict[str, int]) -> tuple[str, ...]:

@@ -234,8 +234,7 @@ def load_config(name_or_path: str) -> QATConfig:
 def apply_budget(cfg: QATConfig) -> dict[str, list[int]]:
     """Cap ``cfg``'s epochs by its budget (in place); returns ``{key: [config, capped]}`` of every
     epoch count the budget lowered (empty for "full" or a config already below the caps)."""
-    if cfg.budget not in BUDGETS:
-        raise ConfigError(f"budget = {cfg.budget!r}; use one of {', '.join(BUDGETS)}")
+    _check_budget(cfg)
     changed = {}
     for key, cap in BUDGETS[cfg.budget].items():
         section, name = key.split(".")
@@ -246,9 +245,13 @@ def apply_budget(cfg: QATConfig) -> dict[str, list[int]]:
     return changed
 
 
-def validate(cfg: QATConfig) -> None:
+def _check_budget(cfg: QATConfig) -> None:
     if cfg.budget not in BUDGETS:
         raise ConfigError(f"budget = {cfg.budget!r}; use one of {', '.join(BUDGETS)}")
+
+
+def validate(cfg: QATConfig) -> None:
+    _check_budget(cfg)
     if cfg.data.task == "camera" and cfg.data.size < 32:
         raise ConfigError(f"data.size = {cfg.data.size}: data.task 'camera' needs data.size >= 32 "
                           "(default 96; set model.input_size to the same value)")
