@@ -66,16 +66,20 @@ def run_cocotb(
     )
     env = dict(extra_env or {})
     env.setdefault("COCOTB_ANSI_OUTPUT", "0")
-    results = runner.test(
-        test_module=test_module,
-        hdl_toplevel=toplevel,
-        parameters=dict(parameters or {}),
-        build_dir=build_dir,
-        test_dir=build_dir,
-        seed=seed,
-        extra_env=env,
-        timescale=("1ns", "1ps"),
-    )
+    try:
+        results = runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            parameters=dict(parameters or {}),
+            build_dir=build_dir,
+            test_dir=build_dir,
+            seed=seed,
+            extra_env=env,
+            timescale=("1ns", "1ps"),
+        )
+    except SystemExit as exc:  # cocotb's runner exits when the simulator process fails ($fatal)
+        raise SimulationError(f"{test_module} on {toplevel} ({simulator}): the simulator failed "
+                              f"(exit {exc.code}); log and waves in {build_dir}") from None
     num_tests, num_failed = get_results(results)
     if num_tests == 0:
         raise SimulationError(f"{test_module} on {toplevel} ({simulator}) ran no test")

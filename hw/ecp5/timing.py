@@ -54,6 +54,18 @@ def _mvau(name: str, mw: int, mh: int, simd: int, pe: int, bits: int, acc: int, 
     return Case(name, "mvau", p, roms)
 
 
+def _swg(simd: int, last: int, buf: int, per_window: int, loops, heads, tails, dw: int, ram: str) -> dict:
+    """swg_window parameters (4-bit elements) in the order of ``swg_window_params``."""
+    p = {"BIT_WIDTH": 4, "SIMD": simd, "LAST_READ_ELEM": last, "LAST_WRITE_ELEM": last, "BUF_ELEM_TOTAL": buf,
+         "ELEM_PER_WINDOW": per_window}
+    p.update(zip(("LOOP_H_ITERATIONS", "LOOP_W_ITERATIONS", "LOOP_KH_ITERATIONS", "LOOP_KW_ITERATIONS",
+                  "LOOP_SIMD_ITERATIONS"), loops))
+    p.update(zip(("HEAD_INCR_SIMD", "HEAD_INCR_KW", "HEAD_INCR_KH", "HEAD_INCR_W", "HEAD_INCR_H"), heads))
+    p.update(zip(("TAIL_INCR_W", "TAIL_INCR_H", "TAIL_INCR_LAST"), tails))
+    p.update({"IS_DEPTHWISE": dw, "INNERMOST_STATE": 1, "RAM_STYLE": ram})
+    return p
+
+
 #: representative cases: the layer shapes of the reference design (out/compile*, 2026-12-01)
 CASES: tuple[Case, ...] = (
     _mvau("mvau_conv0_dsp", 9, 16, 3, 4, 8, 18, "dsp", "distributed"),      # MVAU_0: 8-bit stem, DSP MACs
@@ -71,6 +83,14 @@ CASES: tuple[Case, ...] = (
     Case("axis_dwc_1to3", "axis_dwc", {"LANE_BITS": 8, "IN_LANES": 1, "OUT_LANES": 3}),
     Case("axis_dwc_4to2", "axis_dwc", {"LANE_BITS": 4, "IN_LANES": 4, "OUT_LANES": 2}),
     Case("clip_flags", "clip_flags", {"IN_FRAME_BEATS": 1024, "OP_FRAME_BEATS": 256, "DEPTH_LOG2": 3}),
+    # swg_window: ConvolutionInputGenerator_6 (dense, block RAM), _5 (depthwise, block RAM), _10
+    # (dense, LUT RAM) of the reference design, parameters as swg_window_params gives them
+    Case("swg_dense_bram", "swg_window", _swg(2, 1599, 368, 144, (6, 6, 1, 1, 13), (1, 1, 113, -351, -319),
+                                              (16, 48, 367), 0, "block")),
+    Case("swg_dw_bram", "swg_window", _swg(1, 8191, 960, 4, (6, 6, 30, 0, -1), (32, 480, -543, -511, 1),
+                                           (33, 545, 575), 1, "block")),
+    Case("swg_dense_lutram", "swg_window", _swg(1, 1151, 480, 288, (2, 2, 1, 1, 29), (1, 1, 97, -447, -383),
+                                                (32, 96, 479), 0, "distributed")),
     Case("tsmfpga_ctrl", "tsmfpga_ctrl", {"IN_FRAME_BEATS": 1024, "OUT_FRAME_BEATS": 10}),
     Case("uart_frame_bridge", "uart_frame_bridge", {"CLKS_PER_BIT": 50, "IN_W": 8, "IN_BEATS": 1024,
                                                     "OUT_W": 19}),

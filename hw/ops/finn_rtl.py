@@ -32,6 +32,7 @@ from pathlib import Path
 
 from onnx import helper
 
+from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.backend.base import BackendError, RtlInstance, Stream
 from tsmfpga.hw.ops.owner import (
     FINN,
@@ -135,11 +136,51 @@ def swg_ram_style(node, board) -> str:
     return choose_ram_style(bram18, lut, board)
 
 
+#: finn-plus code-generation keys of the default-style SWG -> ``swg_window`` parameters
+_SWG_PARAMS = ("LAST_READ_ELEM", "LAST_WRITE_ELEM", "BUF_ELEM_TOTAL", "ELEM_PER_WINDOW",
+               "LOOP_H_ITERATIONS", "LOOP_W_ITERATIONS", "LOOP_KH_ITERATIONS", "LOOP_KW_ITERATIONS",
+               "LOOP_SIMD_ITERATIONS", "HEAD_INCR_SIMD", "HEAD_INCR_KW", "HEAD_INCR_KH", "HEAD_INCR_W",
+               "HEAD_INCR_H", "TAIL_INCR_W", "TAIL_INCR_H", "TAIL_INCR_LAST", "IS_DEPTHWISE")
+#: swg::state_e codes (finn-rtllib swg_pkg.sv) of the innermost controller loop
+_SWG_STATES = {"STATE_LOOP_SIMD": 1, "STATE_LOOP_KW": 2, "STATE_LOOP_KH": 3}
+
+
+def swg_window_params(node) -> dict:
+    """``swg_window`` parameters of a default-style sliding window: the numbers finn-plus computes
+    for its own template (``ConvolutionInputGenerator_rtl.prepare_codegen_default``), so buffer
+    depth, addressing and cycle behaviour are finn-rtllib's."""
+    spec = specialized(node, "rtl")
+    _, gen = spec.prepare_codegen_default()
+    params = {"BIT_WIDTH": spec.get_input_datatype(0).bitwidth(), "SIMD": spec.get_nodeattr("SIMD")}
+    params.update({k: int(gen[f"${k}$"][0]) for k in _SWG_PARAMS})
+    params["INNERMOST_STATE"] = _SWG_STATES[gen["$INNERMOST_STATE$"][0]]
+    params["RAM_STYLE"] = spec.get_nodeattr("ram_style")
+    return params
+
+
 class SwgOwner(_FinnRtlOwner):
+    """RTL: the default implementation style is our ``swg_window`` (finn-rtllib's algorithm and
+    parameters, its flow-control conditions kept as registered differences so the stitched design
+    closes timing); the parallel-window style stays finn-rtllib's template."""
+
     op_types = rtl_ops = ("ConvolutionInputGenerator",)
     kind = "ConvolutionInputGenerator"
+    modules = ("swg_window",)
     module_prefixes = ("ConvolutionInputGenerator",)
     memory_attr = "ram_style"
+
+    def rtl(self, model, node, ctx) -> RtlInstance:
+        spec = specialized(node, "rtl")
+        if spec.select_impl_style() != "default" or spec.get_nodeattr("dynamic_mode"):
+            return finn_instance(model, node, ctx)
+        params = swg_window_params(node)
+        simd, bits = params["SIMD"], params["BIT_WIDTH"]
+        lanes = int(spec.get_folded_output_shape()[-1])   # the generic op has no folded output shape
+        return RtlInstance(
+            name=node.name, module="swg_window", params=params,
+            inputs=[Stream("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", simd, bits, simd * bits)],
+            outputs=[Stream("m_axis_tdata", "m_axis_tvalid", "m_axis_tready", lanes, bits, lanes * bits)],
+            sources=[rtl_source("swg_window.sv")])
 
     def options(self, model, node):
         op = custom_op(node)

@@ -18,6 +18,7 @@
 //   0x10 LAT_LAST    R    cycles from a frame's first input beat to its last output beat
 //   0x14 LAT_MIN     R    (0xFFFFFFFF until a frame completes after reset / clear)
 //   0x18 LAT_MAX     R
+//   (LAT_* are updated one clock after the frame's last output beat)
 //   0x1C II_LAST     R    cycles between the first input beats of the last two frames
 //   0x20 CYCLES      R    free-running cycle counter (not cleared by CLEAR_STATS)
 //   0x24 INFO        R    IN_FRAME_BEATS[15:0] | OUT_FRAME_BEATS[15:0] << 16
@@ -151,13 +152,19 @@ module tsmfpga_ctrl #(
 
     wire frame_start = in_beat && in_cnt == 0;
     wire frame_end   = out_beat && out_last;
-    wire [15:0] in_flight = in_seq - out_seq;
+    reg  [15:0] in_flight;          // in_seq - out_seq, kept as a counter of its own
     wire pop = frame_end && in_flight != 0;
     // the frame's stamp is still in the FIFO unless more than DEPTH frames were in flight
     wire stamp_ok = in_flight <= 16'(DEPTH);
     wire [31:0] lat = cycles - stamps[out_seq[STAMP_DEPTH_LOG2-1:0]];
-    wire [31:0] lat_min_base = clear ? 32'hFFFF_FFFF : lat_min;
-    wire [31:0] lat_max_base = clear ? 32'd0 : lat_max;
+    // the statistics are updated one cycle after the frame ends (subtract, then compare: two
+    // short paths instead of stamp read -> subtract -> compare -> select in one)
+    reg [31:0]      lat_p;
+    reg             lat_p_valid;
+    // compared with the registers only; a clear in the same cycle makes this frame the new
+    // minimum and maximum (lat_p compared with the cleared values 0xFFFFFFFF and 0 is lat_p)
+    wire lat_lt_min = lat_p < lat_min;
+    wire lat_gt_max = lat_p > lat_max;
 
     assign clip_tuser = clip_pending && in_cnt == 0;
 
@@ -181,6 +188,9 @@ module tsmfpga_ctrl #(
             have_start   <= 1'b0;
             in_seq       <= 16'd0;
             out_seq      <= 16'd0;
+            in_flight    <= 16'd0;
+            lat_p        <= 32'd0;
+            lat_p_valid  <= 1'b0;
         end else begin
             cycles <= cycles + 32'd1;
             if (in_beat)
@@ -203,10 +213,14 @@ module tsmfpga_ctrl #(
 
             if (pop)
                 out_seq <= out_seq + 16'd1;
-            if (pop && stamp_ok) begin
-                lat_last <= lat;
-                lat_min  <= (lat < lat_min_base) ? lat : lat_min_base;
-                lat_max  <= (lat > lat_max_base) ? lat : lat_max_base;
+            if (frame_start != pop)
+                in_flight <= frame_start ? in_flight + 16'd1 : in_flight - 16'd1;
+            lat_p_valid <= pop && stamp_ok;
+            lat_p       <= lat;
+            if (lat_p_valid) begin
+                lat_last <= lat_p;
+                lat_min  <= (clear || lat_lt_min) ? lat_p : lat_min;
+                lat_max  <= (clear || lat_gt_max) ? lat_p : lat_max;
             end else if (clear) begin
                 lat_last <= 32'd0;
                 lat_min  <= 32'hFFFF_FFFF;
