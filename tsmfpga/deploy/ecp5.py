@@ -44,6 +44,25 @@ class TimingFailed(UserFacingError):
     """Place and route finished, but a clock misses its target (report and bitstream written)."""
 
 
+def uart_clks_per_bit(fabric_mhz: float, baud: int = DEFAULT_BAUD) -> int:
+    """Fabric clocks per UART bit of the bridge at ``fabric_mhz`` (the baud rate it really runs
+    at is ``fabric_mhz * 1e6 / clks_per_bit``)."""
+    return round(fabric_mhz * 1e6 / baud)
+
+
+def write_board_top(rtl: Path, manifest: dict, path: Path, pll_module: str, clks_per_bit: int) -> list[Path]:
+    """Write the board top of the stitched accelerator in ``rtl`` (its ``manifest``) to ``path``
+    and return every HDL source of the board design: the accelerator's files, ``uart_frame_bridge``
+    and the board top. The one wiring of bridge and accelerator, shared by the bitstream and the
+    UART end-to-end simulation (tests/deploy/test_uart_board_rtl.py). ``pll_module`` "": no PLL,
+    the oscillator pin (``PINS[0]``) clocks the fabric."""
+    path.write_text(render_board_top(
+        BOARD_TOP, manifest.get("top", "tsmfpga_top"), PINS[0], PINS[1], PINS[2], pll_module,
+        clks_per_bit=clks_per_bit, in_w=manifest["input"]["width"], in_beats=manifest["input"]["frame_beats"],
+        out_w=manifest["output"]["width"]))
+    return [Path(rtl) / f for f in manifest["files"]] + [rtl_source("uart_frame_bridge.sv"), Path(path)]
+
+
 def _interval(build_dir: Path, compile_report: dict) -> tuple[float | None, str]:
     sim = build_dir / "sim" / "report.json"
     if sim.is_file():
@@ -73,16 +92,12 @@ def run_ecp5(build_dir: Path, board, clock_mhz: float, seed: int = 1, allow_timi
     log(f"[bitstream] PLL {board.osc_mhz:g} -> {clock_mhz:g} MHz (ecppll) ...")
     clk = pll(work / "pll", board.osc_mhz, clock_mhz)
     fabric = clk["achieved_mhz"]
-    clks_per_bit = round(fabric * 1e6 / baud)
+    clks_per_bit = uart_clks_per_bit(fabric, baud)
     top_sv = work / f"{BOARD_TOP}.sv"
-    top_sv.write_text(render_board_top(
-        BOARD_TOP, manifest.get("top", "tsmfpga_top"), PINS[0], PINS[1], PINS[2], clk["module"],
-        clks_per_bit=clks_per_bit, in_w=manifest["input"]["width"], in_beats=manifest["input"]["frame_beats"],
-        out_w=manifest["output"]["width"]))
+    sources = write_board_top(rtl, manifest, top_sv, clk["module"], clks_per_bit)
     lpf = work / f"{board.name}.lpf"
     lpf.write_text(render_lpf(board, PINS))
 
-    sources = [rtl / f for f in manifest["files"]] + [rtl_source("uart_frame_bridge.sv"), top_sv]
     data = sorted(p for p in rtl.iterdir() if p.suffix in (".hex", ".dat"))
     log(f"[bitstream] yosys synth_ecp5 of {BOARD_TOP} ({len(sources)} files) ...")
     syn = synth(BOARD_TOP, sources, work / "synth", defines=YOSYS_DEFINES, data_files=data,
