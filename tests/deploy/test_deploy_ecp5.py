@@ -26,3 +26,19 @@ def test_deploy_refuses_a_timing_failure(tmp_path):
     _build(tmp_path, "timing_failed")
     proc = run_cli("deploy", str(tmp_path), "--dry-run")
     assert proc.returncode == 2 and "missed timing" in proc.stderr
+
+
+def test_uart_link_flags_an_accelerator_slower_than_the_uart():
+    """The overrun rule: the accelerator's average pace per input beat against the UART's."""
+    from tsmfpga.deploy.ecp5 import uart_link
+
+    manifest = {"input": {"frame_beats": 256, "width": 8}}
+    # 33 clocks per bit -> 330 cycles per 1-byte beat
+    ok = uart_link(manifest, 33, 36864.0)          # 144 cycles per beat (the tests' small TSM)
+    assert ok["uart_cycles_per_beat"] == 330 and ok["accelerator_cycles_per_beat"] == 144.0
+    assert not ok["overrun_risk"]
+    slow = uart_link(manifest, 33, 256 * 331.0)    # one cycle per beat slower than the line
+    assert slow["overrun_risk"]
+    wide = uart_link({"input": {"frame_beats": 256, "width": 12}}, 33, 256 * 331.0)  # 2 bytes a beat
+    assert wide["uart_cycles_per_beat"] == 660 and not wide["overrun_risk"]
+    assert not uart_link(manifest, 33, None)["overrun_risk"]   # no interval known: nothing claimed

@@ -63,6 +63,21 @@ def write_board_top(rtl: Path, manifest: dict, path: Path, pll_module: str, clks
     return [Path(rtl) / f for f in manifest["files"]] + [rtl_source("uart_frame_bridge.sv"), Path(path)]
 
 
+def uart_link(manifest: dict, clks_per_bit: int, interval_cycles: float | None) -> dict:
+    """The host link's pace against the accelerator's. The bridge holds one input beat and has no
+    flow control: a beat that completes while the previous one still waits is dropped
+    (``overrun``). The host sends one frame at a time, so within a frame the accelerator must take
+    beats at least as fast as the UART delivers them: its interval / input beats (the average
+    pace of a frame) must not exceed the UART's cycles per beat (10 bits per byte)."""
+    beats = int(manifest["input"]["frame_beats"])
+    beat_bytes = (int(manifest["input"]["width"]) + 7) // 8
+    uart = 10 * beat_bytes * clks_per_bit
+    accel = interval_cycles / beats if interval_cycles else None
+    return {"uart_cycles_per_beat": uart, "accelerator_cycles_per_beat": round(accel, 1) if accel else None,
+            "overrun_risk": bool(accel and accel > uart),
+            "rule": "accelerator interval / input beats <= 10 * bytes per beat * clks_per_bit"}
+
+
 def _interval(build_dir: Path, compile_report: dict) -> tuple[float | None, str]:
     sim = build_dir / "sim" / "report.json"
     if sim.is_file():
@@ -98,6 +113,13 @@ def run_ecp5(build_dir: Path, board, clock_mhz: float, seed: int = 1, allow_timi
     lpf = work / f"{board.name}.lpf"
     lpf.write_text(render_lpf(board, PINS))
 
+    ii, ii_source = _interval(build_dir, compile_report)
+    link = uart_link(manifest, clks_per_bit, ii)
+    if link["overrun_risk"]:
+        log(f"[bitstream] WARNING: the accelerator takes an input beat every "
+            f"{link['accelerator_cycles_per_beat']} cycles on average ({ii_source} interval), slower than the "
+            f"UART delivers one ({link['uart_cycles_per_beat']} cycles at {baud} baud): the bridge will drop "
+            "beats (overrun) on a board; compile for a higher frame rate (--target-fps)")
     data = sorted(p for p in rtl.iterdir() if p.suffix in (".hex", ".dat"))
     log(f"[bitstream] yosys synth_ecp5 of {BOARD_TOP} ({len(sources)} files) ...")
     syn = synth(BOARD_TOP, sources, work / "synth", defines=YOSYS_DEFINES, data_files=data,
@@ -117,7 +139,6 @@ def run_ecp5(build_dir: Path, board, clock_mhz: float, seed: int = 1, allow_timi
                           "utilization": round(u["used"] / avail, 4) if avail else None}
     fabric_clock = _fabric_clock(pnr["clocks"], fabric)
     fmax = fabric_clock["achieved_mhz"] if fabric_clock else None
-    ii, ii_source = _interval(build_dir, compile_report)
     report = {
         "stage": "bitstream",
         "status": "complete" if pnr["met"] else "timing_failed",
@@ -145,7 +166,8 @@ def run_ecp5(build_dir: Path, board, clock_mhz: float, seed: int = 1, allow_timi
         "latency_cycles": _latency(build_dir),
         "uart": {"baud": baud, "clks_per_bit": clks_per_bit, "actual_baud": round(fabric * 1e6 / clks_per_bit),
                  "frame_in_bytes": 1 + manifest["input"]["frame_beats"] * ((manifest["input"]["width"] + 7) // 8),
-                 "frame_out_bytes": manifest["output"]["frame_beats"] * ((manifest["output"]["width"] + 7) // 8)},
+                 "frame_out_bytes": manifest["output"]["frame_beats"] * ((manifest["output"]["width"] + 7) // 8),
+                 **link},
         "seed": seed,
         "bitstream": bit["bitstream"],
         "bitstream_bytes": bit["bytes"],
@@ -200,6 +222,11 @@ def summary(r: dict) -> str:
     if fps["at_post_route_fmax"]:
         lines.append(f"  frames/s: {fps['at_pll_clock']:,.0f} at {r['clock']['pll_mhz']:g} MHz, "
                      f"{fps['at_post_route_fmax']:,.0f} at min(fmax, PLL) ({fps['source']})")
+    u = r.get("uart") or {}
+    if u.get("accelerator_cycles_per_beat"):
+        lines.append(f"  uart: {u['actual_baud']:,} baud, {u['uart_cycles_per_beat']} cycles per input beat; the "
+                     f"accelerator takes one every {u['accelerator_cycles_per_beat']} on average: "
+                     + ("OVERRUN RISK (the bridge drops beats)" if u["overrun_risk"] else "no overrun"))
     lines.append(f"  bitstream: {r['bitstream']} ({r['bitstream_bytes']:,} bytes); status {r['status']}")
     lines.append(f"  time: yosys {r['seconds']['yosys']:.0f} s, nextpnr {r['seconds']['nextpnr']:.0f} s")
     return "\n".join(lines)
