@@ -136,14 +136,15 @@ def mvau_dsp_lanes(node) -> int:
     return dsp_pack_lanes(idt.bitwidth(), idt.signed(), wdt.bitwidth(), op.get_nodeattr("SIMD"))
 
 
-def mvau_latency(sf: int, simd: int, lanes: int = 1) -> int:
+def mvau_latency(sf: int, simd: int, lanes: int = 1, dsp: bool = False) -> int:
     """Cycles from a vector's first input beat to its first output beat in hw/rtl/mvau.sv without
     stalls: SF beats in, then 7 + TS pipeline stages after the vector's last step (operands x2,
     products x2, TS = ceil(log2(ceil(SIMD / lanes)) / 2) adder-tree stages, accumulator, compare,
-    output FIFO), minus the issue cycle: SF + 6 + TS."""
+    output FIFO), minus the issue cycle: SF + 6 + TS; DSP products (``dsp``, MAC_IMPL "dsp"
+    without XNOR) register their operands once more: + 1."""
     leaves = -(-int(simd) // int(lanes))
     levels = (leaves - 1).bit_length() if leaves > 1 else 0
-    return int(sf) + 6 + (levels + 1) // 2
+    return int(sf) + 6 + (levels + 1) // 2 + int(bool(dsp))
 
 
 def _memories(op, ram_style: str) -> tuple[int, int]:
@@ -344,7 +345,7 @@ class MvauOwner(OpOwner):
                     "WEIGHT_FILE": wfile, "THRESH_FILE": tfile, "MAC_IMPL": impl, "DSP_LANES": lanes, "RAM_STYLE": ram_style},
             inputs=[axis_stream(model, node, 0, True, "s_axis")],
             outputs=[axis_stream(model, node, 0, False, "m_axis")],
-            sources=[rtl_source(n) for n in MVAU_SOURCES], files=files, latency_cycles=mvau_latency(sf, simd, lanes))
+            sources=[rtl_source(n) for n in MVAU_SOURCES], files=files, latency_cycles=mvau_latency(sf, simd, lanes, impl == "dsp" and not xnor))
 
 
 MVAU = register(MvauOwner())

@@ -40,8 +40,10 @@
 //   1. operands: input beat (or input-buffer word) and weight-ROM word registered
 //   2. operands again (a block-RAM weight ROM is read through its own output register; this
 //      stage keeps the RAM's clock-to-out off the multiplier paths)
+//   (MAC_IMPL "dsp": operands registered once more, one copy per multiplier: DSP_STAGE)
 //   3. products registered (a DSP's own register, or the LUT MAC's table reads and adder)
 //   4. products registered again (the tree's leaves)
+//   (with MAC_IMPL "dsp" every stage from here on is one cycle later)
 //   5 .. 4+TS. adder tree over the SIMD products (hw/rtl/adder_tree.sv: each level one bit wider
 //      than the one below, a register after every second level; TS = ceil(log2(SIMD)/2)
 //      stages, 0 for SIMD = 1)
@@ -51,7 +53,7 @@
 //      on m_axis the next cycle.
 // Output beat nf is valid 7+TS cycles after step (nf, SF-1) is issued. Fixed latency without
 // stalls, first input beat of a vector (handshake cycle) to its first output beat: SF + 6 + TS
-// cycles (tsmfpga.hw.ops.mvau.mvau_latency).
+// cycles, + 1 with DSP products (tsmfpga.hw.ops.mvau.mvau_latency).
 //
 // MAC_IMPL "dsp": the products are `*` with use_dsp = "yes" (one product per DSP48E1, measured
 // with yosys); "lut": hw/rtl/lut_mult.sv, the wider operand cut into digits whose products with
@@ -148,7 +150,12 @@ module mvau #(
     localparam integer TL = (NG > 1) ? $clog2(NG) : 0;      // adder-tree levels
     localparam integer TS = (TL + 1) / 2;                   // adder-tree register stages
     // cycle (after issue) at which each stage's register holds a step
-    localparam integer C_PROD = 4;                 // products
+    // DSP products get one more stage: their operands registered again, one copy per multiplier,
+    // so the placer can put that register beside its DSP block (the fabric -> DSP and DSP ->
+    // fabric routes are then a register-to-DSP-to-register path of their own; 60 MHz on an
+    // ECP5 with 109 MULT18X18D spread over the columns without it)
+    localparam integer DSP_STAGE = (MAC_IMPL == "dsp" && BINARY_XNOR == 0) ? 1 : 0;
+    localparam integer C_PROD = 4 + DSP_STAGE;     // products
     localparam integer C_ACC = C_PROD + TS + 1;    // accumulator
     localparam integer C_CMP = C_ACC + 1;          // compares (or accumulator copy)
     localparam integer C_LAST = C_CMP;             // the control delay line's last entry
@@ -372,11 +379,17 @@ module mvau #(
                     /* verilator lint_off UNUSEDSIGNAL */
                     wire [XP_W-1:0] xp = xf[XP_W-1:0];  // the top field's upper bits are 0
                     wire [UP_W-1:0] up = uf[UP_W-1:0];
+                    reg [XP_W-1:0] xq;      // the multiplier's operands (DSP_STAGE)
+                    reg [UP_W-1:0] uq;
                     (* use_dsp = "yes" *) wire [XP_W+UP_W-1:0] m;
-                    assign m = xp * up;
+                    assign m = xq * uq;
                     reg [XP_W+UP_W-1:0] pa;  // the whole product (a DSP's own register); only
                     /* verilator lint_on UNUSEDSIGNAL */  // field LANES-1 is used
                     always @(posedge clk) begin
+                        if (dv[C_PROD-3]) begin
+                            xq <= xp;
+                            uq <= up;
+                        end
                         if (dv[C_PROD-2]) pa <= m;
                         if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa[(LANES-1)*PK_S +: PK_S];
                     end
@@ -397,10 +410,16 @@ module mvau #(
                         if (MAC_IMPL == "dsp") begin : g_dsp
                             wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
                             wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
+                            reg signed [IN_BITS:0] xq;   // the multiplier's operands (DSP_STAGE)
+                            reg signed [W_BITS:0]  wq;
                             (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
-                            assign m = xs * ws;
+                            assign m = xq * wq;
                             reg [PROD_BITS-1:0] pa;
                             always @(posedge clk) begin
+                                if (dv[C_PROD-3]) begin
+                                    xq <= xs;
+                                    wq <= ws;
+                                end
                                 if (dv[C_PROD-2]) pa <= m;
                                 if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                             end

@@ -104,8 +104,9 @@ async def random_traffic_with_backpressure(dut):
 
 @cocotb.test()
 async def latency_and_throughput(dut):
-    """No pauses: fixed latency SF + 6 + TS (first input beat -> first output beat of each vector;
-    TS = adder-tree register stages, hw/rtl/mvau.sv) = the owner's analytical mvau_latency,
+    """No pauses: fixed latency SF + 6 + TS, + 1 with DSP products (first input beat -> first output
+    beat of each vector; TS = adder-tree register stages, hw/rtl/mvau.sv) = the owner's analytical
+    mvau_latency,
     one vector every NF*SF cycles on both sides, output beats SF cycles apart."""
     p, w, t, source, sink = await _setup(dut)
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
@@ -122,7 +123,7 @@ async def latency_and_throughput(dut):
     lat = [o - i for i, o in zip(first_in, first_out)]
     dut._log.info("mvau latency (first input beat -> first output beat): %s cycles, II %d", lat, ii)
     assert max(lat) == min(lat), f"latency varies across vectors: {lat}"
-    want = mvau_latency(p.sf, p.simd, p.dsp_lanes)
+    want = mvau_latency(p.sf, p.simd, p.dsp_lanes, bool(int(dut.DSP_STAGE.value)))
     assert lat[0] == want, (f"latency {lat[0]}, expected mvau_latency(SF={p.sf}, SIMD={p.simd}, "
                             f"lanes={p.dsp_lanes}) = {want}")
     assert np.all(np.diff(first_in) == ii), f"input vector starts {first_in}, expected II {ii}"
