@@ -286,10 +286,12 @@ class MvauOwner(OpOwner):
                 models["LUT"] += f" with the adder tree of {lanes}-lane packing ({OURS})"
         else:
             models["DSP"] = "LUT multipliers (0 DSP)"
-        # pipeline registers of hw/rtl/mvau.sv: operands twice, products twice, every second
-        # adder-tree level (~SIMD/3 nodes), accumulator, compares / accumulator copy
+        # pipeline registers of hw/rtl/mvau.sv: operands twice (and once more per multiplier
+        # with DSP products), products twice, every second adder-tree level (~SIMD/3 nodes),
+        # accumulator, compares / accumulator copy
         prod = w + a + 2
         ff = (ff_base(hls) + 2 * (simd * a + pe * simd * w) + 2 * pe * simd * prod
+              + (pe * simd * (a + w) if mac_impl == "dsp" else 0)
               + pe * (simd // 3 + 1) * acc + 2 * pe * acc
               + (0 if hls.get_nodeattr("noActivation") else pe * (2**hls.get_output_datatype().bitwidth() - 1)))
         return {"resources": {"LUT": lut, "FF": int(ff), "BRAM36": bram18 / 2, "DSP": dsp, "LUTRAM": lutram},
