@@ -145,11 +145,12 @@ _SWG_PARAMS = ("LAST_READ_ELEM", "LAST_WRITE_ELEM", "BUF_ELEM_TOTAL", "ELEM_PER_
 _SWG_STATES = {"STATE_LOOP_SIMD": 1, "STATE_LOOP_KW": 2, "STATE_LOOP_KH": 3}
 
 
-def swg_window_params(node) -> dict:
+def swg_window_params(node, spec=None) -> dict:
     """``swg_window`` parameters of a default-style sliding window: the numbers finn-plus computes
     for its own template (``ConvolutionInputGenerator_rtl.prepare_codegen_default``), so buffer
-    depth, addressing and cycle behaviour are finn-rtllib's."""
-    spec = specialized(node, "rtl")
+    depth, addressing and cycle behaviour are finn-rtllib's. ``spec``: the node's ``_rtl`` op when
+    the caller has it already."""
+    spec = specialized(node, "rtl") if spec is None else spec
     _, gen = spec.prepare_codegen_default()
     params = {"BIT_WIDTH": spec.get_input_datatype(0).bitwidth(), "SIMD": spec.get_nodeattr("SIMD")}
     params.update({k: int(gen[f"${k}$"][0]) for k in _SWG_PARAMS})
@@ -173,7 +174,7 @@ class SwgOwner(_FinnRtlOwner):
         spec = specialized(node, "rtl")
         if spec.select_impl_style() != "default" or spec.get_nodeattr("dynamic_mode"):
             return finn_instance(model, node, ctx)
-        params = swg_window_params(node)
+        params = swg_window_params(node, spec)
         simd, bits = params["SIMD"], params["BIT_WIDTH"]
         lanes = int(spec.get_folded_output_shape()[-1])   # the generic op has no folded output shape
         return RtlInstance(

@@ -18,8 +18,9 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
+
+import axis_tb as tb
 
 from golden_swg import SwgGeometry, input_beats, output_beats
 
@@ -43,13 +44,10 @@ async def random_images_random_handshakes(dut):
     images[1, 1::2] = top
     dut._log.info("swg_window %s, %d images, lockstep with finn-rtllib: %s", g, len(images), lockstep)
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
     dut.s_axis_tvalid.value = 0
     dut.s_axis_tdata.value = 0
     dut.m_axis_tready.value = 0
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
+    await tb.clock_and_reset(dut)
 
     send = [(b, i) for i, im in enumerate(images) for b in input_beats(im, g)]
     want = [(b, i) for i, im in enumerate(images) for b in output_beats(im, g)]
