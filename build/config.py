@@ -54,6 +54,10 @@ class CompileConfig:
     #: keeps one previous frame and clip state per stream, the stream id travels with each frame
     #: (``s_axis_tdest`` / ``m_axis_tdest``); 1 = the single-stream design
     streams: int = 1
+    #: where multiply-accumulates go (``--macs``): "auto" (DSP slices where finn-plus' rule puts them,
+    #: moved to LUTs while DSPs are over budget and back while LUTs are) or "lut" (no DSP slices at
+    #: all; on ECP5 the routing between fabric and MULT18X18D is what limits the clock)
+    macs: str = "auto"
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
@@ -65,6 +69,8 @@ class CompileConfig:
                 f"--input-scale {self.input_scale} needs --input-type (e.g. --input-type UINT8 --input-scale 1/255)")
         if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
             raise UserFacingError(f"--streams {self.streams}: must be an integer >= 1 (cameras served)")
+        if self.macs not in ("auto", "lut"):
+            raise UserFacingError(f"--macs {self.macs!r}: must be 'auto' or 'lut'")
         if self.input_type is not None:
             self.input_type = parse_input_type(self.input_type)
             self.input_scale = parse_input_scale(1 if self.input_scale is None else self.input_scale)

@@ -301,6 +301,8 @@ def _fit_message(what: str, board, totals, budget, budget_fraction, layers) -> s
     top = max(layers, key=lambda r: r["resources"][worst])
     cap = board.capacity()[worst]
     advice = "Lower the frame rate, raise budget_fraction, or pick a larger board."
+    if worst == "DSP" and budget["DSP"] == 0:
+        advice = f"{top['name']} cannot do without DSP slices; compile with --macs auto."
     if top.get("streams", 1) > 1:
         advice = (f"Serve fewer streams (it holds {top['streams']:,} frame buffers; --streams), lower the "
                   "frame rate, raise budget_fraction, or pick a larger board.")
@@ -356,13 +358,20 @@ def _board(board):
     return board
 
 
+#: MAC policies of :func:`fold` (``--macs``)
+MAC_POLICIES = ("auto", "lut")
+
+
 def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps: float | None = None,
-         budget_fraction: float = 0.8) -> tuple[ModelWrapper, FoldingResult]:
+         budget_fraction: float = 0.8, macs: str = "auto") -> tuple[ModelWrapper, FoldingResult]:
     """Fold the generic HW graph ``model`` (not modified) for ``board`` (name or Board).
 
     With ``target_fps``: the least parallel folding meeting ``clock/target_fps`` cycles per frame in
     every layer, checked against ``budget_fraction`` of the board (FoldingError if impossible).
     Without: the highest frame rate whose folding fits the budget. Returns (folded copy, result).
+    ``macs``: "auto" (DSP MACs where finn-plus' rule puts them, rebalanced against the budget) or
+    "lut" (no DSP slices: a DSP budget of 0, every MAC in LUTs; for ECP5, where the routing between
+    fabric and MULT18X18D limits the clock).
     """
     board = _board(board)
     clock_mhz = board.clock(clock_mhz)
@@ -371,6 +380,10 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
     cap = board.capacity()
     budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
               for k in CHECKED}
+    if macs not in MAC_POLICIES:
+        raise FoldingError(f"macs = {macs!r}: must be one of {', '.join(MAC_POLICIES)}")
+    if macs == "lut":
+        budget["DSP"] = 0
     clock_hz = clock_mhz * 1e6
 
     if target_fps is not None:
@@ -454,6 +467,10 @@ def plan_streams(model: ModelWrapper, board, clock_mhz: float | None = None,
     cap = board.capacity()
     budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
               for k in CHECKED}
+    if macs not in MAC_POLICIES:
+        raise FoldingError(f"macs = {macs!r}: must be one of {', '.join(MAC_POLICIES)}")
+    if macs == "lut":
+        budget["DSP"] = 0
     ii = max(_cycles(n) for n in _hw_nodes(model))
     fps = clock_mhz * 1e6 / ii
     compute = int(fps // CAMERA_FPS)

@@ -344,7 +344,8 @@ def step_fold(model, cfg):
     """PE/SIMD per layer for the target fps (or the most that fits the budget); analytical estimates."""
     board = get_board(cfg.board)
     clock = board.clock(cfg.clock_mhz)
-    model, result = fold(model, board, clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction)
+    model, result = fold(model, board, clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction,
+                         macs=cfg.macs)
     model.set_metadata_prop("tsmfpga.folding", json.dumps(result.to_dict()))
     records.set_meta(model, "tsmfpga.design", records.Design(
         board=board.name, clock_mhz=clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction))

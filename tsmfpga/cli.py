@@ -67,7 +67,8 @@ def _compile(args: argparse.Namespace) -> int:
                         start_step=args.start_step, stop_step=args.stop_step,
                         verify_clips=args.verify_clips, verify_inputs=args.inputs,
                         fifo_sizing=args.fifo_sizing, allow_mismatch=args.allow_mismatch,
-                        input_type=args.input_type, input_scale=args.input_scale, streams=args.streams)
+                        input_type=args.input_type, input_scale=args.input_scale, streams=args.streams,
+                        macs=args.macs)
     from tsmfpga.hw.boards import get_board
 
     get_board(cfg.board)  # unknown board: clear error before any work
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames/s to reach (default: the highest that fits the resource budget)")
     p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's)")
     p.add_argument("--budget", type=float, default=0.8, help="fraction of LUT/BRAM/DSP to use (default 0.8)")
+    p.add_argument("--macs", choices=("auto", "lut"), default="auto",
+                   help="auto: DSP MACs where they pay (default); lut: no DSP slices (ECP5: fabric<->DSP "
+                        "routing limits the clock)")
     p.add_argument("--streams", type=int, default=1, metavar="N",
                    help="serve N independent video streams (cameras): one temporal-shift state per stream, "
                         "stream id on s_axis_tdest / m_axis_tdest (default 1)")

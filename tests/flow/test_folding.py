@@ -181,6 +181,27 @@ def test_dsp_budget_switches_macs_to_luts(hw_graph, board):
         assert next(r for r in res.layers if r["name"] == name)["resources"]["DSP"] == 0
 
 
+def test_macs_lut_uses_no_dsp(hw_graph, board):
+    """``--macs lut``: every MAC in LUTs, no DSP slice anywhere, at the same folding; a bad policy
+    is refused by name."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from tsmfpga.flow.folding import FoldingError, fold
+
+    auto_model, auto = fold(hw_graph, board, CLOCK, target_fps=20000)
+    assert auto.totals["DSP"] > 0, "the default rule should give this TSM DSP MACs"
+    model, res = fold(hw_graph, board, CLOCK, target_fps=20000, macs="lut")
+    assert res.mac_impl["dsp"] == [] and res.mac_impl["lut"], res.mac_impl
+    assert res.totals["DSP"] == 0 and res.totals["LUT"] > auto.totals["LUT"]
+    assert _folds(model) == _folds(auto_model)
+    assert [r["cycles"] for r in res.layers] == [r["cycles"] for r in auto.layers]
+    for n in model.graph.node:
+        if n.op_type.startswith("MVAU"):
+            assert getCustomOp(n).get_nodeattr("resType") == "lut", n.name
+    with pytest.raises(FoldingError, match="macs = 'dsp'"):
+        fold(hw_graph, board, CLOCK, target_fps=20000, macs="dsp")
+
+
 @pytest.fixture(scope="module")
 def hw_graph_3bit(tmp_path_factory):
     """The TSM of ``hw_graph`` with 3-bit weights and activations: below finn-plus' 4-bit rule,
