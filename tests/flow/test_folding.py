@@ -280,3 +280,27 @@ def test_estimate_cache_changes_nothing(hw_graph, board, monkeypatch):
     key = owner._estimate_key(cached, node, board)
     owner.set_attrs(node, {"PE": 1 if pe != 1 else 2})
     assert owner._estimate_key(cached, node, board) != key
+
+
+def test_six_bit_activations_fit_fully_folded(tmp_path_factory, board):
+    """`make fuzz` (2026-12-02) found an 11-MVAU TSM at 8x8 with 6-bit activations refused as not
+    fitting a PYNQ-Z2 even fully folded: 63 thresholds per channel embedded in every MVAU, ~1.3k
+    LUTRAM each. Such thresholds now get a standalone binary-search Thresholding layer and the
+    network folds well inside the budget."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from tsmfpga.core import toolenv
+    from tsmfpga.flow.folding import fold
+    from tsmfpga.flow.steps import front_end as to_hw_graph
+
+    path = tmp_path_factory.mktemp("fold6") / "step.onnx"
+    export_random_tsm(path, 8, (8, 8, 8), 3, num_classes=6, seed=6, blocks=(2, 1, 1), act_bits=6,
+                      weight_bits=8, first_weight_bits=7, last_weight_bits=6, shift_div=8)
+    toolenv.prepare_finn_env(tmp_path_factory.mktemp("finn6"))
+    hw = to_hw_graph(ModelWrapper(str(path)))
+    ops = [n.op_type for n in hw.graph.node]
+    assert ops.count("Thresholding") >= ops.count("MVAU") - 1, ops   # every hidden MVAU's activation
+    _, least = fold(hw, board, CLOCK, target_fps=1)   # fully folded: was 14,668 LUTRAM > 13,920
+    assert least.totals["LUTRAM"] <= least.budget["LUTRAM"] / 4, least.totals
+    _, best = fold(hw, board, CLOCK)   # and the search for the highest frame rate finds one
+    assert best.fps_estimate > least.fps_estimate
