@@ -333,7 +333,7 @@ def _fold_at(model: ModelWrapper, board, target_cycles: int, budget: dict, budge
 
 
 def _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, limit,
-            mins=None) -> FoldingResult:
+            mins=None, macs: str = "auto") -> FoldingResult:
     totals = _totals(layers)
     cap = board.capacity()
     ii = int(max(r["cycles"] for r in layers))
@@ -349,7 +349,7 @@ def _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, targe
         target_cycles=target_cycles,
         mac_impl={"dsp": [r["name"] for r in layers if r.get("mac_impl") == "dsp"],
                   "lut": [r["name"] for r in layers if r.get("mac_impl") == "lut"]},
-        limit=limit)
+        macs=macs, limit=limit)
 
 
 def _board(board):
@@ -360,6 +360,17 @@ def _board(board):
 
 #: MAC policies of :func:`fold` (``--macs``)
 MAC_POLICIES = ("auto", "lut")
+
+
+def _budget(cap: dict, budget_fraction: float, macs: str) -> dict:
+    """``budget_fraction`` of every checked resource of the board; no DSP with ``macs`` "lut"."""
+    if macs not in MAC_POLICIES:
+        raise FoldingError(f"macs = {macs!r}: must be one of {', '.join(MAC_POLICIES)}")
+    budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
+              for k in CHECKED}
+    if macs == "lut":
+        budget["DSP"] = 0
+    return budget
 
 
 def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps: float | None = None,
@@ -378,12 +389,7 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
     if not 0 < budget_fraction <= 1:
         raise FoldingError(f"budget_fraction = {budget_fraction} must be in (0, 1]")
     cap = board.capacity()
-    budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
-              for k in CHECKED}
-    if macs not in MAC_POLICIES:
-        raise FoldingError(f"macs = {macs!r}: must be one of {', '.join(MAC_POLICIES)}")
-    if macs == "lut":
-        budget["DSP"] = 0
+    budget = _budget(cap, budget_fraction, macs)
     clock_hz = clock_mhz * 1e6
 
     if target_fps is not None:
@@ -392,7 +398,8 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
         target_cycles = max(1, int(math.floor(clock_hz / target_fps)))
         what = f"target {target_fps:,g} fps ({target_cycles:,} cycles per frame at {clock_mhz:g} MHz)"
         m, layers = _fold_at(model, board, target_cycles, budget, budget_fraction, what)
-        return m, _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, {})
+        return m, _result(layers, board, clock_mhz, budget, budget_fraction, target_fps, target_cycles, {},
+                          macs=macs)
 
     # no target: bisection over the achievable bottleneck cycle counts
     cands, floor, mins = cycle_candidates(model)
@@ -422,7 +429,7 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
             limit = {"reason": "search", "detail": f"{faster} cycles also fits (non-monotone estimates)"}
         except FoldingError as e:
             limit = {"reason": "budget", "next_ii_cycles": int(faster), "detail": str(e)}
-    return m, _result(layers, board, clock_mhz, budget, budget_fraction, None, tc, limit, mins)
+    return m, _result(layers, board, clock_mhz, budget, budget_fraction, None, tc, limit, mins, macs)
 
 
 # ----------------------------------------------------------------------------- streams (cameras)
@@ -457,20 +464,15 @@ def _fits_streams(model, board, budget, streams: int) -> tuple[bool, dict]:
 
 
 def plan_streams(model: ModelWrapper, board, clock_mhz: float | None = None,
-                 budget_fraction: float = 0.8, limit: int = 1 << 16) -> dict:
+                 budget_fraction: float = 0.8, limit: int = 1 << 16, macs: str = "auto") -> dict:
     """Capacity of a folded design in streams (cameras), analytical: the largest N whose N-fold
     temporal-shift state fits ``budget_fraction`` of the board at the folded frame rate (memory
-    bound), the cameras of :data:`CAMERA_FPS` the frame rate serves (compute bound), and which binds.
-    A design without temporal state has no memory bound (``max_streams`` None)."""
+    bound), the cameras of :data:`CAMERA_FPS` the frame rate serves (compute bound), and which binds
+    (``macs``: the folding's MAC policy, see :func:`fold`). A design without temporal state has no memory bound (``max_streams`` None)."""
     board = _board(board)
     clock_mhz = board.clock(clock_mhz)
     cap = board.capacity()
-    budget = {k: (int(cap[k] * budget_fraction) if k != "BRAM36" else float(cap[k] * budget_fraction))
-              for k in CHECKED}
-    if macs not in MAC_POLICIES:
-        raise FoldingError(f"macs = {macs!r}: must be one of {', '.join(MAC_POLICIES)}")
-    if macs == "lut":
-        budget["DSP"] = 0
+    budget = _budget(cap, budget_fraction, macs)
     ii = max(_cycles(n) for n in _hw_nodes(model))
     fps = clock_mhz * 1e6 / ii
     compute = int(fps // CAMERA_FPS)

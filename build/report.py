@@ -85,7 +85,8 @@ def _streams(model: ModelWrapper, cfg: CompileConfig, folding: dict) -> dict | N
     (:func:`tsmfpga.flow.folding.plan_streams`, analytical); None before folding."""
     if not folding.get("board") or not folding.get("layers"):
         return None
-    plan = plan_streams(model, folding["board"], folding.get("clock_mhz"), folding.get("budget_fraction", 0.8))
+    plan = plan_streams(model, folding["board"], folding.get("clock_mhz"), folding.get("budget_fraction", 0.8),
+                        macs=folding.get("macs", "auto"))
     return {"design_streams": int(cfg.streams), **plan}
 
 

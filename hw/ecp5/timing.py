@@ -21,6 +21,7 @@ import numpy as np
 from tsmfpga.core import templates
 from tsmfpga.core.rtl import rtl_source
 from tsmfpga.hw.ecp5 import Ecp5FlowError, place_and_route, run_tool, synth
+from tsmfpga.hw.ops.mvau import MVAU_SOURCES
 from tsmfpga.hw.synth import copy_sources, read_slang_line, yowasp_tool
 
 #: every module of ours alone must reach this post-route clock on ECP5 (issue #15)
@@ -33,12 +34,18 @@ DEFINES = ("TSMFPGA_YOSYS",)
 
 @dataclass(frozen=True)
 class Case:
-    """One module with its parameters; ``roms``: parameter name -> (words, bits) of a data file."""
+    """One module with its parameters; ``roms``: parameter name -> (words, bits) of a data file;
+    ``uses``: the hw/rtl files of the modules it instantiates."""
 
     name: str
     module: str
     params: dict = field(default_factory=dict)
     roms: dict = field(default_factory=dict)
+    uses: tuple = ()
+
+    def sources(self) -> list[Path]:
+        """The module's RTL and that of the modules it instantiates."""
+        return [rtl_source(f"{self.module}.sv"), *(rtl_source(u) for u in self.uses)]
 
 
 def _mvau(name: str, mw: int, mh: int, simd: int, pe: int, bits: int, acc: int, mac: str, ram: str,
@@ -51,7 +58,7 @@ def _mvau(name: str, mw: int, mh: int, simd: int, pe: int, bits: int, acc: int, 
     roms = {"WEIGHT_FILE": (nf * sf, pe * simd * bits)}
     if nsteps:
         roms["THRESH_FILE"] = (nf, pe * nsteps * acc)
-    return Case(name, "mvau", p, roms)
+    return Case(name, "mvau", p, roms, uses=tuple(u for u in MVAU_SOURCES if u != "mvau.sv"))
 
 
 def _swg(simd: int, last: int, buf: int, per_window: int, loops, heads, tails, dw: int, ram: str) -> dict:
@@ -124,7 +131,7 @@ def module_ports(case: Case, work: Path, roms: list[Path]) -> list[dict]:
     (work / f"{top}.sv").write_text(templates.render("tsmfpga.hw.ecp5", "timing_wrap.sv.j2", top=top,
                                                      module=case.module, params=list(case.params.items()),
                                                      ports=[]))
-    names, _ = copy_sources([rtl_source(f"{case.module}.sv"), work / f"{top}.sv"], srcdir)
+    names, _ = copy_sources([*case.sources(), work / f"{top}.sv"], srcdir)
     for rom in roms:
         (work / rom.name).write_bytes(rom.read_bytes())
     script = f"{read_slang_line(top, names, None, DEFINES, keep_hierarchy=True)}\nhierarchy -top {top}\n" \
@@ -152,7 +159,7 @@ def case_fmax(case: Case, work: Path, target_mhz: float = TARGET_MHZ, seed: int 
     wrap = work / f"{top}.sv"
     wrap.write_text(templates.render("tsmfpga.hw.ecp5", "timing_wrap.sv.j2", top=top, module=case.module,
                                      params=list(case.params.items()), ports=ports))
-    syn = synth(top, [rtl_source(f"{case.module}.sv"), wrap], work / "synth", defines=DEFINES,
+    syn = synth(top, [*case.sources(), wrap], work / "synth", defines=DEFINES,
                 data_files=roms, timeout=timeout)
     pnr = place_and_route(syn["netlist"], work / "pnr", DEVICE["device"], DEVICE["package"], DEVICE["speed"],
                           target_mhz, seed=seed, out_of_context=True, timeout=timeout)

@@ -211,8 +211,8 @@ def mac_impl_of(node) -> str:
     return v if v in MAC_IMPLS else "dsp"
 
 
-#: RTL of the MVAU: the module and the two it instantiates (adder tree, LUT multiplier)
-MVAU_SOURCES = ("mvau.sv", "adder_tree.sv", "lut_mult.sv")
+#: RTL of the MVAU: the module and those it instantiates (adder tree, multiply lanes, LUT multiplier)
+MVAU_SOURCES = ("mvau.sv", "adder_tree.sv", "mac_lane.sv", "mac_packed.sv", "lut_mult.sv")
 
 
 # ----------------------------------------------------------------------------- the owner

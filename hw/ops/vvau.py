@@ -116,8 +116,8 @@ def _window_producer(model, node):
     return None
 
 
-#: RTL of the VVAU: the module and the LUT multiplier it instantiates
-VVAU_SOURCES = ("vvau.sv", "lut_mult.sv")
+#: RTL of the VVAU: the module, its multiply lane and the LUT multiplier
+VVAU_SOURCES = ("vvau.sv", "mac_lane.sv", "lut_mult.sv")
 
 
 class VvauOwner(OpOwner):

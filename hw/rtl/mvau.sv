@@ -135,8 +135,6 @@ module mvau #(
     localparam integer LANES = (MAC_IMPL == "dsp" && BINARY_XNOR == 0) ? DSP_LANES : 1;
     localparam integer NG = (SIMD + LANES - 1) / LANES;
     localparam integer PK_S = IN_BITS + W_BITS + $clog2(LANES);  // packed field width
-    localparam integer XP_W = (LANES - 1) * PK_S + IN_BITS;       // packed inputs
-    localparam integer UP_W = (LANES - 1) * PK_S + W_BITS;        // packed offset-binary weights
     // product width: LUT MACs the exact product in two's complement (IN_BITS + W_BITS, one more
     // when both are unsigned); a DSP product keeps two spare bits (free inside the DSP, and what
     // makes yosys' size rule map it to one: products under 9 bits stay in LUTs there)
@@ -145,8 +143,6 @@ module mvau #(
     localparam integer PROD_BITS = (BINARY_XNOR != 0) ? 1 : (LANES > 1) ? PK_S : MUL_BITS;
     localparam integer PROD_SIGNED = (BINARY_XNOR != 0 || LANES > 1) ? 0 : 1;
     localparam integer XCORR = (LANES > 1 && W_SIGNED != 0) ? 1 : 0;  // subtract 2**(W-1)*sum(x)
-    localparam integer WFLIP_I = (W_SIGNED != 0) ? (1 << (W_BITS - 1)) : 0;
-    localparam [W_BITS-1:0] WFLIP = WFLIP_I[W_BITS-1:0];  // sign bit of a weight: offset binary
     localparam integer TL = (NG > 1) ? $clog2(NG) : 0;      // adder-tree levels
     localparam integer TS = (TL + 1) / 2;                   // adder-tree register stages
     // cycle (after issue) at which each stage's register holds a step
@@ -355,93 +351,33 @@ module mvau #(
 
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
-            // stages 3, 4: the NG products of this PE (NG = SIMD without packing)
+            // stages 3 .. C_PROD: the NG products of this PE (NG = SIMD without packing)
             reg [NG*PROD_BITS-1:0] prod_q;
 
             if (LANES > 1) begin : g_packed
-                // stage 3: one multiplier per group of LANES lanes, registered; stage 4: field
-                // LANES-1 of the product (the group's sum of x * u) registered as the leaf
+                // stage 3: operands beside each multiplier (one per group of LANES lanes, hw/rtl/
+                // mac_packed.sv); stage 4: its product; stage 5: field LANES-1 (the group's sum
+                // of x * u) as the leaf
                 for (s = 0; s < NG; s = s + 1) begin : g_grp
-                    wire [LANES*PK_S-1:0] xf, uf;  // fields of Xp (reversed lanes) and Up
-                    for (q = 0; q < LANES; q = q + 1) begin : g_pk
-                        if (s * LANES + q < SIMD) begin : g_on
-                            wire [IN_BITS-1:0] xa = x2[(s*LANES+q)*IN_BITS +: IN_BITS];
-                            wire [W_BITS-1:0]  wa = w2[(p*SIMD+s*LANES+q)*W_BITS +: W_BITS];
-                            // offset binary: invert the sign bit of a signed weight
-                            wire [W_BITS-1:0]  ua = wa ^ WFLIP;
-                            assign xf[(LANES-1-q)*PK_S +: PK_S] = {{(PK_S-IN_BITS){1'b0}}, xa};
-                            assign uf[q*PK_S +: PK_S] = {{(PK_S-W_BITS){1'b0}}, ua};
-                        end else begin : g_off
-                            assign xf[(LANES-1-q)*PK_S +: PK_S] = {PK_S{1'b0}};
-                            assign uf[q*PK_S +: PK_S] = {PK_S{1'b0}};
-                        end
-                    end
-                    /* verilator lint_off UNUSEDSIGNAL */
-                    wire [XP_W-1:0] xp = xf[XP_W-1:0];  // the top field's upper bits are 0
-                    wire [UP_W-1:0] up = uf[UP_W-1:0];
-                    reg [XP_W-1:0] xq;      // the multiplier's operands (DSP_STAGE)
-                    reg [UP_W-1:0] uq;
-                    (* use_dsp = "yes" *) wire [XP_W+UP_W-1:0] m;
-                    assign m = xq * uq;
-                    reg [XP_W+UP_W-1:0] pa;  // the whole product (a DSP's own register); only
-                    /* verilator lint_on UNUSEDSIGNAL */  // field LANES-1 is used
-                    always @(posedge clk) begin
-                        if (dv[C_PROD-3]) begin
-                            xq <= xp;
-                            uq <= up;
-                        end
-                        if (dv[C_PROD-2]) pa <= m;
-                        if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa[(LANES-1)*PK_S +: PK_S];
-                    end
+                    localparam integer NL = (SIMD - s * LANES < LANES) ? SIMD - s * LANES : LANES;
+                    mac_packed #(.IN_BITS(IN_BITS), .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .LANES(LANES),
+                                 .NLANES(NL), .PK_S(PK_S)) u_mac (
+                        .clk(clk), .op_en(dv[C_PROD-3]), .prod_en(dv[C_PROD-2]), .leaf_en(dv[C_PROD-1]),
+                        .x(x2[s*LANES*IN_BITS +: NL*IN_BITS]), .w(w2[(p*SIMD+s*LANES)*W_BITS +: NL*W_BITS]),
+                        .p(prod_q[s*PROD_BITS +: PROD_BITS]));
                 end
             end else begin : g_unpacked
+                // one product per lane (hw/rtl/mac_lane.sv: XNOR, DSP `*` with its operand stage,
+                // or LUT tables), then registered again as the tree's leaf
                 for (s = 0; s < SIMD; s = s + 1) begin : g_lane
-                    wire [IN_BITS-1:0] xa = x2[s*IN_BITS +: IN_BITS];
-                    wire [W_BITS-1:0]  wa = w2[(p*SIMD+s)*W_BITS +: W_BITS];
-
-                    if (BINARY_XNOR != 0) begin : g_xnor
-                        reg pa;
-                        always @(posedge clk) begin
-                            if (dv[C_PROD-2]) pa <= ~(xa[0] ^ wa[0]);
-                            if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
-                        end
-                        wire unused_ops = ^{xa, wa};  // IN_BITS = W_BITS = 1 expected
-                    end else begin : g_mul
-                        if (MAC_IMPL == "dsp") begin : g_dsp
-                            wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
-                            wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
-                            reg signed [IN_BITS:0] xq;   // the multiplier's operands (DSP_STAGE)
-                            reg signed [W_BITS:0]  wq;
-                            (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] m;
-                            assign m = xq * wq;
-                            reg [PROD_BITS-1:0] pa;
-                            always @(posedge clk) begin
-                                if (dv[C_PROD-3]) begin
-                                    xq <= xs;
-                                    wq <= ws;
-                                end
-                                if (dv[C_PROD-2]) pa <= m;
-                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
-                            end
-                        end else begin : g_lut
-                            // LUT-6 digit tables and adders (hw/rtl/lut_mult.sv), never a DSP;
-                            // the wider operand is cut into digits
-                            wire [PROD_BITS-1:0] m;
-                            if (W_BITS > IN_BITS) begin : g_cut_w
-                                lut_mult #(.A_BITS(W_BITS), .A_SIGNED(W_SIGNED), .B_BITS(IN_BITS),
-                                           .B_SIGNED(IN_SIGNED), .P_BITS(PROD_BITS)) u_mul (
-                                    .a(wa), .b(xa), .p(m));
-                            end else begin : g_cut_x
-                                lut_mult #(.A_BITS(IN_BITS), .A_SIGNED(IN_SIGNED), .B_BITS(W_BITS),
-                                           .B_SIGNED(W_SIGNED), .P_BITS(PROD_BITS)) u_mul (
-                                    .a(xa), .b(wa), .p(m));
-                            end
-                            reg [PROD_BITS-1:0] pa;
-                            always @(posedge clk) begin
-                                if (dv[C_PROD-2]) pa <= m;
-                                if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
-                            end
-                        end
+                    wire [PROD_BITS-1:0] pa;
+                    mac_lane #(.IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .W_SIGNED(W_SIGNED),
+                               .BINARY_XNOR(BINARY_XNOR), .MAC_IMPL(MAC_IMPL), .PROD_BITS(PROD_BITS),
+                               .OPERAND_STAGE(DSP_STAGE)) u_mac (
+                        .clk(clk), .op_en(dv[C_PROD-3]), .prod_en(dv[C_PROD-2]),
+                        .x(x2[s*IN_BITS +: IN_BITS]), .w(w2[(p*SIMD+s)*W_BITS +: W_BITS]), .p(pa));
+                    always @(posedge clk) begin
+                        if (dv[C_PROD-1]) prod_q[s*PROD_BITS +: PROD_BITS] <= pa;
                     end
                 end
             end

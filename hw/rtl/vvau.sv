@@ -213,26 +213,11 @@ module vvau #(
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             wire [IN_BITS-1:0] xa = x1[p*IN_BITS +: IN_BITS];
             wire [W_BITS-1:0]  wa = w1[p*W_BITS +: W_BITS];
-            // stage 2: product
-            reg [PROD_BITS-1:0] prod;
-            wire [PROD_BITS-1:0] m;
-            if (MAC_IMPL == "dsp") begin : g_dsp
-                wire signed [IN_BITS:0] xs = {(IN_SIGNED != 0) && xa[IN_BITS-1], xa};
-                wire signed [W_BITS:0]  ws = {(W_SIGNED != 0) && wa[W_BITS-1], wa};
-                (* use_dsp = "yes" *) wire signed [PROD_BITS-1:0] md;
-                assign md = xs * ws;
-                assign m = md;
-            end else if (W_BITS > IN_BITS) begin : g_lut_w
-                // LUT-6 digit tables and adders (hw/rtl/lut_mult.sv), the wider operand in digits
-                lut_mult #(.A_BITS(W_BITS), .A_SIGNED(W_SIGNED), .B_BITS(IN_BITS), .B_SIGNED(IN_SIGNED),
-                           .P_BITS(PROD_BITS)) u_mul (.a(wa), .b(xa), .p(m));
-            end else begin : g_lut_x
-                lut_mult #(.A_BITS(IN_BITS), .A_SIGNED(IN_SIGNED), .B_BITS(W_BITS), .B_SIGNED(W_SIGNED),
-                           .P_BITS(PROD_BITS)) u_mul (.a(xa), .b(wa), .p(m));
-            end
-            always @(posedge clk) begin
-                if (dv[1]) prod <= m;
-            end
+            // stage 2: product (hw/rtl/mac_lane.sv: DSP `*` or LUT-6 digit tables)
+            wire [PROD_BITS-1:0] prod;
+            mac_lane #(.IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .W_SIGNED(W_SIGNED),
+                       .MAC_IMPL(MAC_IMPL), .PROD_BITS(PROD_BITS)) u_mac (
+                .clk(clk), .op_en(1'b0), .prod_en(dv[1]), .x(xa), .w(wa), .p(prod));
 
             // stage 3: accumulator (ACC_BITS, wrap-around)
             wire [ACC_BITS-1:0] prod_x;

@@ -192,6 +192,7 @@ def test_macs_lut_uses_no_dsp(hw_graph, board):
     assert auto.totals["DSP"] > 0, "the default rule should give this TSM DSP MACs"
     model, res = fold(hw_graph, board, CLOCK, target_fps=20000, macs="lut")
     assert res.mac_impl["dsp"] == [] and res.mac_impl["lut"], res.mac_impl
+    assert (res.macs, auto.macs, res.budget["DSP"]) == ("lut", "auto", 0)
     assert res.totals["DSP"] == 0 and res.totals["LUT"] > auto.totals["LUT"]
     assert _folds(model) == _folds(auto_model)
     assert [r["cycles"] for r in res.layers] == [r["cycles"] for r in auto.layers]

@@ -13,13 +13,14 @@ TB_DIR = Path(__file__).parent / "tb"
 
 @pytest.fixture
 def run_tb(tmp_path, request):
-    """``run_tb(toplevel, simulator, params)``: build ``hw/rtl/<toplevel>.sv`` and run
-    ``tb/tb_<toplevel>.py``. The cocotb seed is derived from the test id (stable across runs)."""
+    """``run_tb(toplevel, simulator, params, uses=())``: build ``hw/rtl/<toplevel>.sv`` (and the
+    modules it instantiates, ``uses``: file names in hw/rtl) and run ``tb/tb_<toplevel>.py``. The
+    cocotb seed is derived from the test id (stable across runs)."""
 
-    def run(toplevel: str, simulator: str, params: dict) -> None:
+    def run(toplevel: str, simulator: str, params: dict, uses: tuple = ()) -> None:
         run_cocotb(
             toplevel=toplevel,
-            sources=[rtl_source(f"{toplevel}.sv")],
+            sources=[rtl_source(f"{toplevel}.sv"), *(rtl_source(u) for u in uses)],
             test_module=f"tb_{toplevel}",
             test_dir=TB_DIR,
             build_dir=tmp_path / "sim",

@@ -126,6 +126,8 @@ class Folding(Record):
     budget_fraction: float = 0.8
     target_cycles: int | None = None
     mac_impl: dict = field(default_factory=dict)
+    #: MAC policy of the folding ("auto" or "lut": no DSP slices; ``--macs``)
+    macs: str = "auto"
     limit: dict = field(default_factory=dict)
     source: str = "analytical"
     units: dict = field(default_factory=dict)

@@ -26,3 +26,13 @@ def tree_stages(n: int) -> int:
     """Register stages of adder_tree with n leaves: ceil(clog2(n) / 2)."""
     levels = (n - 1).bit_length() if n > 1 else 0
     return (levels + 1) // 2
+
+
+def packed_dot(xs_raw: list[int], ws_raw: list[int], in_bits: int, w_bits: int, w_signed: bool,
+               field_bits: int) -> int:
+    """mac_packed's p: sum of x * u over the lanes, u the weight in offset binary (sign bit
+    inverted when signed), x unsigned; wrapped to field_bits (exact when the field is wide enough)."""
+    flip = (1 << (w_bits - 1)) if w_signed else 0
+    mask_w = (1 << w_bits) - 1
+    total = sum((x & ((1 << in_bits) - 1)) * ((w & mask_w) ^ flip) for x, w in zip(xs_raw, ws_raw))
+    return total & ((1 << field_bits) - 1)
