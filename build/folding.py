@@ -380,16 +380,13 @@ def fold(model: ModelWrapper, board, clock_mhz: float | None = None, target_fps:
     With ``target_fps``: the least parallel folding meeting ``clock/target_fps`` cycles per frame in
     every layer, checked against ``budget_fraction`` of the board (FoldingError if impossible).
     Without: the highest frame rate whose folding fits the budget. Returns (folded copy, result).
-    ``macs``: "auto" (DSP MACs where finn-plus' rule puts them, rebalanced against the budget) or
-    "lut" (no DSP slices: a DSP budget of 0, every MAC in LUTs; for ECP5, where the routing between
-    fabric and MULT18X18D limits the clock).
+    ``macs``: "auto" (DSP MACs by finn-plus' rule, rebalanced to the budget) or "lut" (DSP budget 0).
     """
     board = _board(board)
     clock_mhz = board.clock(clock_mhz)
     if not 0 < budget_fraction <= 1:
         raise FoldingError(f"budget_fraction = {budget_fraction} must be in (0, 1]")
-    cap = board.capacity()
-    budget = _budget(cap, budget_fraction, macs)
+    budget = _budget(board.capacity(), budget_fraction, macs)
     clock_hz = clock_mhz * 1e6
 
     if target_fps is not None:
