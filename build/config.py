@@ -9,6 +9,10 @@ from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow.transforms.io_prep import InputDeclarationError, parse_input_scale, parse_input_type
 
 
+#: where multiply-accumulates may go (``--macs``; :func:`tsmfpga.flow.folding.fold`)
+MAC_POLICIES = ("auto", "lut")
+
+
 @dataclass
 class CompileConfig:
     """Everything the compiler's steps read. Paths are plain fields, never environment variables."""
@@ -69,8 +73,8 @@ class CompileConfig:
                 f"--input-scale {self.input_scale} needs --input-type (e.g. --input-type UINT8 --input-scale 1/255)")
         if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
             raise UserFacingError(f"--streams {self.streams}: must be an integer >= 1 (cameras served)")
-        if self.macs not in ("auto", "lut"):
-            raise UserFacingError(f"--macs {self.macs!r}: must be 'auto' or 'lut'")
+        if self.macs not in MAC_POLICIES:
+            raise UserFacingError(f"--macs {self.macs!r}: must be one of {', '.join(MAC_POLICIES)}")
         if self.input_type is not None:
             self.input_type = parse_input_type(self.input_type)
             self.input_scale = parse_input_scale(1 if self.input_scale is None else self.input_scale)

@@ -41,6 +41,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.records import Folding
+from tsmfpga.flow.config import MAC_POLICIES
 from tsmfpga.hw.boards import get_board
 from tsmfpga.hw.ops import estimate_layer, owner_for
 from tsmfpga.hw.ops.owner import RESOURCES, custom_op
@@ -358,10 +359,6 @@ def _board(board):
     return board
 
 
-#: MAC policies of :func:`fold` (``--macs``)
-MAC_POLICIES = ("auto", "lut")
-
-
 def _budget(cap: dict, budget_fraction: float, macs: str) -> dict:
     """``budget_fraction`` of every checked resource of the board; no DSP with ``macs`` "lut"."""
     if macs not in MAC_POLICIES:
@@ -465,7 +462,8 @@ def plan_streams(model: ModelWrapper, board, clock_mhz: float | None = None,
     """Capacity of a folded design in streams (cameras), analytical: the largest N whose N-fold
     temporal-shift state fits ``budget_fraction`` of the board at the folded frame rate (memory
     bound), the cameras of :data:`CAMERA_FPS` the frame rate serves (compute bound), and which binds
-    (``macs``: the folding's MAC policy, see :func:`fold`). A design without temporal state has no memory bound (``max_streams`` None)."""
+    (``macs``: the folding's MAC policy, see :func:`fold`). A design without temporal state has no
+    memory bound (``max_streams`` None)."""
     board = _board(board)
     clock_mhz = board.clock(clock_mhz)
     cap = board.capacity()

@@ -6,7 +6,8 @@ whose activation compares the accumulator with all ``2^b - 1`` thresholds of a c
 activations up to 5 bits (<= 31 thresholds), wasteful beyond: at 8 bits 255 comparators and a
 255-threshold-wide word per PE (a two-stage 8/16-channel TSM needs 36k LUTRAM in the estimate and
 does not fit a PYNQ-Z2); at 6 bits a 63 x acc-bit word per channel group, ~1.3k LUTRAM per layer
-even fully folded, so an 11-layer 8-channel TSM at 8x8 did not fit either (found by ``make fuzz``). :class:`SplitWideThresholds` turns those MultiThresholds into standalone FINN
+even fully folded, so an 11-layer 8-channel TSM at 8x8 did not fit either (found by ``make fuzz``).
+:class:`SplitWideThresholds` turns those MultiThresholds into standalone FINN
 ``Thresholding`` layers first (finn-rtllib ``thresholding.sv``: a pipelined binary search over
 the thresholds, one threshold read per stage, thresholds in LUTRAM or BRAM by depth), so the
 MVAU keeps only its accumulator (``noActivation``).

@@ -12,15 +12,10 @@ from cocotb.triggers import ReadOnly, RisingEdge, Timer
 import golden_arith as golden
 
 
-def _params(dut):
-    g = {k: int(getattr(dut, k).value) for k in ("IN_BITS", "IN_SIGNED", "W_BITS", "W_SIGNED", "BINARY_XNOR",
-                                                  "PROD_BITS", "OPERAND_STAGE")}
-    return g
-
-
 @cocotb.test()
 async def products_follow_the_register_model(dut):
-    g = _params(dut)
+    g = {k: int(getattr(dut, k).value) for k in ("IN_BITS", "IN_SIGNED", "W_BITS", "W_SIGNED", "BINARY_XNOR",
+                                                  "PROD_BITS", "OPERAND_STAGE")}
     ib, wb = g["IN_BITS"], g["W_BITS"]
     rng = random.Random(cocotb.RANDOM_SEED)
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
