@@ -28,6 +28,9 @@ from tsmfpga.core.rtl import rtl_source
 from tsmfpga.core.templates import render
 
 TOP = "tsmfpga_top"
+#: name prefix of the stitched top's reset-tree registers: synthesis scripts keep every register
+#: driving a wire of that name (``tsmfpga.hw.synth.KEEP_RESET_TREE``), so the copies stay copies
+RESET_TREE_PREFIX = "rst_tree_"
 
 
 @dataclass
@@ -140,12 +143,18 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
     first, last = es[0], next(e for e in es if e.dst is None)
     in_w, out_w = first.lanes_dst * first.elem_bits, last.lanes_src * last.elem_bits
     body, decls = [], []
+    resets: list[str] = []   # the reset tree's copies, one per block (templates/tsmfpga_top.sv.j2)
+
+    def reset_copy(block: str) -> str:
+        resets.append(f"{RESET_TREE_PREFIX}{block}")
+        return resets[-1]
+
     in_wires, out_wires = {}, {}   # (inst, idx) -> wire prefix at the instance port
     info = {"fifos": {}, "dwcs": {}}
     for e in es:
         w = _w(e.tensor)
         if e.src is None:
-            src_prefix = "s_axis"
+            src_prefix = "s_in"   # s_axis, held off until the reset tree has released (template)
         else:
             st = instances[e.src[0]].outputs[e.src[1]]
             decls.append({"kind": "producer", "w": w, "port_width": st.port_width, "width": st.width})
@@ -157,7 +166,7 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
         cur = src_prefix
         if e.lanes_src != e.lanes_dst:
             decls.append({"kind": "stream", "name": f"{w}_d", "width": e.lanes_dst * e.elem_bits})
-            body.append({"kind": "dwc", "name": f"{w}_dwc", "s": cur, "m": f"{w}_d",
+            body.append({"kind": "dwc", "name": f"{w}_dwc", "s": cur, "m": f"{w}_d", "rst": reset_copy(f"{w}_dwc"),
                          "params": _params({"LANE_BITS": e.elem_bits, "IN_LANES": e.lanes_src,
                                             "OUT_LANES": e.lanes_dst})})
             info["dwcs"][e.tensor] = {"in_lanes": e.lanes_src, "out_lanes": e.lanes_dst, "lane_bits": e.elem_bits}
@@ -166,6 +175,7 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
         aw = fifo_aw.get(e.tensor, 1)
         decls.append({"kind": "stream", "name": f"{w}_c", "width": dw})
         body.append({"kind": "fifo", "name": fifo_instance(e.tensor), "s": cur, "m": f"{w}_c",
+                     "rst": reset_copy(fifo_instance(e.tensor)),
                      "params": _params({"DATA_WIDTH": dw, "USER_WIDTH": 1, "ADDR_WIDTH": aw})})
         info["fifos"][e.tensor] = {"addr_width": aw, "capacity_beats": (1 << aw) + 1,
                                    "beats_per_frame": e.frame_beats, "width": dw}
@@ -173,7 +183,8 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
     clip_errs = []
     sb = stream_bits(design_streams(model))
     for name, inst in instances.items():
-        ports = [(inst.clk, "clk"), (inst.rst, "rst_n" if inst.rst_active_low else "rst")]
+        rst = reset_copy(name)
+        ports = [(inst.clk, "clk"), (inst.rst, f"!{rst}" if inst.rst_active_low else rst)]
         clipped = inst.clip_frame_beats is not None
         if clipped:
             decls.append({"kind": "clip", "inst": name})
@@ -183,6 +194,7 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
             if sb:
                 params["STREAM_BITS"] = sb
             body.append({"kind": "clip_flags", "inst": name, "op": in_wires[(name, 0)],
+                         "rst": reset_copy(f"{name}_clip"),
                          "params": _params(params)})
             clip_errs.append(f"{name}_clip_overflow")
         for i, st in enumerate(inst.inputs):
@@ -226,7 +238,9 @@ def describe_top(model, instances: dict[str, RtlInstance], fifo_aw: dict[str, in
     context = {"top": TOP, "s": io["input"], "m": io["output"],
                "out_beat_bits": max(1, int(ob).bit_length()),
                "error_sources": clip_errs, "decls": decls, "body": body,
-               "stream_bits": sb, "out_dest": out_dest}
+               "stream_bits": sb, "out_dest": out_dest,
+               "reset_in": reset_copy("_in"), "reset_out": reset_copy("_out"),
+               "reset_root": f"{RESET_TREE_PREFIX}_root", "resets": resets}
     return context, {**io, **info}
 
 

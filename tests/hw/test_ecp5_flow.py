@@ -73,7 +73,7 @@ def test_parse_report_flags_a_failed_clock():
 
 
 ECP5_TEMPLATES = [
-    ("synth_ecp5.ys.j2", {"read_slang": "read_slang x.sv", "extra": ["read_verilog p.v"], "top": "t",
+    ("synth_ecp5.ys.j2", {"read_slang": "read_slang x.sv", "after_read": ["proc"], "extra": ["read_verilog p.v"], "top": "t",
                           "netlist": "t.json"}),
     ("board.lpf.j2", {"board": "ulx3s-85f", "pins": [{"name": "clk", "site": "G2", "io_type": "LVCMOS33",
                                                       "pullmode": "", "freq_mhz": 25}]}),
