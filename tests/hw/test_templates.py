@@ -106,3 +106,64 @@ def test_missing_nested_key_raises():
     del fifo["m"]
     with pytest.raises(TemplateError, match="'m'"):
         render("tsmfpga.hw", "tsmfpga_top.sv.j2", **top)
+
+
+# stand-ins for the tiny design's two ops (ports as _tiny_design declares them), each with a
+# reset register, so that the stitched top synthesizes
+_MODS = """`default_nettype none
+module mod_a #(parameter integer N = 8, parameter FILE = "") (
+    input wire clk, input wire rst, input wire [7:0] s_tdata, input wire s_tvalid, output wire s_tready,
+    output wire [7:0] m_tdata, output wire m_tvalid, input wire m_tready);
+    reg v; reg [7:0] d;
+    assign s_tready = !v || m_tready; assign m_tvalid = v; assign m_tdata = d;
+    always @(posedge clk) if (rst) v <= 1'b0; else if (s_tready) begin v <= s_tvalid; d <= s_tdata + 8'(N); end
+endmodule
+module mod_b (
+    input wire ap_clk, input wire ap_rst_n, input wire [7:0] in_V_TDATA, input wire in_V_TVALID,
+    output wire in_V_TREADY, input wire in_tlast, input wire in_tuser, output wire [7:0] out_V_TDATA,
+    output wire out_V_TVALID, input wire out_V_TREADY, output wire out_tuser, input wire cfg_en);
+    reg v, u; reg [7:0] d;
+    assign in_V_TREADY = !v || out_V_TREADY; assign out_V_TVALID = v; assign out_V_TDATA = d; assign out_tuser = u;
+    always @(posedge ap_clk)
+        if (!ap_rst_n) v <= 1'b0;
+        else if (in_V_TREADY) begin v <= in_V_TVALID; d <= in_V_TDATA ^ {7'd0, in_tlast ^ cfg_en}; u <= in_tuser; end
+endmodule
+`default_nettype wire
+"""
+
+
+def test_reset_tree_gives_every_block_its_own_register():
+    """rst reaches only the tree's root; every block (op, FIFO, DWC, clip flags, the output
+    counter, the input hold-off) has a leaf of its own, registered from the root."""
+    model, instances = _tiny_design()
+    top, _ = render_top(model, instances, {})
+    body = re.sub(r"//.*", "", top.split(");", 1)[1])
+    assert len(re.findall(r"(?<![.\w])rst\b", body)) == 1   # the root's D only
+    root = re.search(r"reg (rst_tree_\w+) = 1'b1;.*\n.*<= rst;", top).group(1)
+    leaves = re.findall(rf"reg (rst_tree_\w+) = 1'b1;\n    always @\(posedge clk\) \1 <= {root};", top)
+    used = re.findall(r"\.(?:rst|ap_rst_n)\(!?(rst_tree_\w+)\)", top)
+    # A, B, B's clip flags, two FIFOs, one DWC each have their own leaf; the output counter too
+    assert len(used) == len(set(used)) == 6 and set(used) < set(leaves)
+    assert ".ap_rst_n(!" in top  # active-low ports get the inverted leaf
+    assert len(leaves) == len(set(leaves)) == 8
+    assert re.search(r"assign s_axis_tready = s_in_tready && !rst_tree_\w+;", top)
+
+
+def test_reset_tree_survives_synthesis(tmp_path):
+    """yosys would merge the leaves (same D, same clock) back into one register; the synthesis
+    scripts keep them apart (hw.synth.KEEP_RESET_TREE): in the synth_ecp5 netlist every leaf is
+    a net of its own."""
+    import json
+
+    from tsmfpga.hw.ecp5 import synth
+    model, instances = _tiny_design()
+    manifest = write_rtl(model, instances, tmp_path / "rtl", {})
+    (tmp_path / "rtl" / "mods.sv").write_text(_MODS)
+    srcs = [tmp_path / "rtl" / "mods.sv"] + [tmp_path / "rtl" / f for f in manifest["files"]]
+    s = synth(manifest["top"], srcs, tmp_path / "synth", defines=("SYNTHESIS",))
+    nets = json.loads((tmp_path / "synth" / f"{manifest['top']}.json").read_text())["modules"][manifest["top"]]["netnames"]
+    context, _ = describe_top(model, instances, {})
+    names = [context["reset_root"], *context["resets"]]
+    bits = {n: tuple(nets[n]["bits"]) for n in names}
+    assert len(bits) == 9 and len(set(bits.values())) == 9, bits
+    assert s["cells"]["TRELLIS_FF"] >= 9 + 4
