@@ -32,12 +32,19 @@ module axis_fifo #(
     localparam integer WORD = DATA_WIDTH + USER_WIDTH + 1;
 
     reg [WORD-1:0] mem [0:DEPTH-1];
-    reg [ADDR_WIDTH:0] wr_ptr;
-    reg [ADDR_WIDTH:0] rd_ptr;
+    reg [ADDR_WIDTH-1:0] wr_ptr;
+    reg [ADDR_WIDTH-1:0] rd_ptr;
     reg [WORD-1:0] out_word;
     reg out_valid;
-
-    wire [ADDR_WIDTH:0] fill = wr_ptr - rd_ptr;
+    // beats in the memory, and the full / empty flags of that count as registers of their own:
+    // s_axis_tready and the read enable come straight from flip-flops, not through a pointer
+    // subtract (the subtract was on the critical path of stitched designs on ECP5)
+    reg [ADDR_WIDTH:0] fill;
+    reg full;
+    reg empty;
+    wire push = s_axis_tvalid && !full;
+    wire pop = !empty && (!out_valid || m_axis_tready);
+    wire [ADDR_WIDTH:0] fill_next = fill + {{ADDR_WIDTH{1'b0}}, push} - {{ADDR_WIDTH{1'b0}}, pop};
 `ifdef TSMFPGA_FIFO_LIMIT
     // simulation only (the FIFO sizing build): +fifo_limit_<hierarchical name>=N keeps at most
     // N <= 2**ADDR_WIDTH beats in the memory, so one build measures many depths
@@ -47,14 +54,10 @@ module axis_fifo #(
         limit_key = $sformatf("fifo_limit_%m=%%d");
         if (!$value$plusargs(limit_key, limit)) limit = DEPTH;
     end
-    wire [31:0] fill32 = {{(31 - ADDR_WIDTH){1'b0}}, fill};
-    wire full = fill32 >= limit;
+    wire full_next = {{(31 - ADDR_WIDTH){1'b0}}, fill_next} >= limit;
 `else
-    wire full = fill[ADDR_WIDTH];
+    wire full_next = fill_next[ADDR_WIDTH];
 `endif
-    wire empty = (fill == {(ADDR_WIDTH + 1){1'b0}});
-    wire push = s_axis_tvalid && !full;
-    wire pop = !empty && (!out_valid || m_axis_tready);
 
     assign s_axis_tready = !full;
     assign m_axis_tvalid = out_valid;
@@ -62,19 +65,25 @@ module axis_fifo #(
 
     always @(posedge clk) begin
         if (push) begin
-            mem[wr_ptr[ADDR_WIDTH-1:0]] <= {s_axis_tuser, s_axis_tlast, s_axis_tdata};
+            mem[wr_ptr] <= {s_axis_tuser, s_axis_tlast, s_axis_tdata};
         end
         if (pop) begin
-            out_word <= mem[rd_ptr[ADDR_WIDTH-1:0]];
+            out_word <= mem[rd_ptr];
         end
     end
 
     always @(posedge clk) begin
         if (rst) begin
-            wr_ptr <= {(ADDR_WIDTH + 1){1'b0}};
-            rd_ptr <= {(ADDR_WIDTH + 1){1'b0}};
+            wr_ptr <= {ADDR_WIDTH{1'b0}};
+            rd_ptr <= {ADDR_WIDTH{1'b0}};
             out_valid <= 1'b0;
+            fill <= {(ADDR_WIDTH + 1){1'b0}};
+            full <= 1'b0;
+            empty <= 1'b1;
         end else begin
+            fill <= fill_next;
+            full <= full_next;
+            empty <= fill_next == {(ADDR_WIDTH + 1){1'b0}};
             if (push) begin
                 wr_ptr <= wr_ptr + 1'b1;
             end
