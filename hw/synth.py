@@ -217,7 +217,7 @@ WIDEMUX_FALLBACK = "widemux_fallback"
 #: yosys commands run right after ``read_slang``: keep the registers of the stitched top's reset
 #: tree (``tsmfpga.hw.stitch``) apart; ``opt_merge`` would fold the copies, all fed by the same
 #: root register, back into one register whose net reaches every block
-KEEP_RESET_TREE = ("proc", f"setattr -set keep 1 w:{RESET_TREE_PREFIX}* %ci1 c:* %i")
+KEEP_RESET_TREE = ("proc", f"setattr -set keep 1 w:*{RESET_TREE_PREFIX}* %ci1 c:* %i")
 
 
 def read_slang_line(top: str, names: Sequence[str], parameters: Mapping[str, int] | None = None,

@@ -128,6 +128,13 @@ module mod_b (
         if (!ap_rst_n) v <= 1'b0;
         else if (in_V_TREADY) begin v <= in_V_TVALID; d <= in_V_TDATA ^ {7'd0, in_tlast ^ cfg_en}; u <= in_tuser; end
 endmodule
+// the stitched top one level down, as in a board top (read_slang flattens: names get a prefix)
+module wrap (input wire clk, input wire rst, input wire [7:0] d, input wire v, output wire [3:0] q, output wire o);
+    wire r, l, e;
+    tsmfpga_top u_accel (.clk(clk), .rst(rst), .s_axis_tdata(d), .s_axis_tvalid(v), .s_axis_tready(r),
+                         .s_axis_tuser(v), .m_axis_tdata(q), .m_axis_tvalid(o), .m_axis_tready(1'b1),
+                         .m_axis_tlast(l), .status_error(e));
+endmodule
 `default_nettype wire
 """
 
@@ -160,10 +167,10 @@ def test_reset_tree_survives_synthesis(tmp_path):
     manifest = write_rtl(model, instances, tmp_path / "rtl", {})
     (tmp_path / "rtl" / "mods.sv").write_text(_MODS)
     srcs = [tmp_path / "rtl" / "mods.sv"] + [tmp_path / "rtl" / f for f in manifest["files"]]
-    s = synth(manifest["top"], srcs, tmp_path / "synth", defines=("SYNTHESIS",))
-    nets = json.loads((tmp_path / "synth" / f"{manifest['top']}.json").read_text())["modules"][manifest["top"]]["netnames"]
+    s = synth("wrap", srcs, tmp_path / "synth", defines=("SYNTHESIS",))
+    nets = json.loads((tmp_path / "synth" / "wrap.json").read_text())["modules"]["wrap"]["netnames"]
     context, _ = describe_top(model, instances, {})
-    names = [context["reset_root"], *context["resets"]]
+    names = [f"u_accel.{n}" for n in (context["reset_root"], *context["resets"])]
     bits = {n: tuple(nets[n]["bits"]) for n in names}
     assert len(bits) == 9 and len(set(bits.values())) == 9, bits
     assert s["cells"]["TRELLIS_FF"] >= 9 + 4
