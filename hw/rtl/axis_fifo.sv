@@ -38,13 +38,20 @@ module axis_fifo #(
     reg out_valid;
     // beats in the memory, and the full / empty flags of that count as registers of their own:
     // s_axis_tready and the read enable come straight from flip-flops, not through a pointer
-    // subtract (the subtract was on the critical path of stitched designs on ECP5)
+    // subtract. The next values are computed from the registers alone (fill +- 1 and its
+    // compares) and only selected by push / pop, which arrive late (the producer's tvalid, the
+    // consumer's tready): a push reaches the flags through a mux, not through an adder (that
+    // adder was the critical path of the reference design on ECP5)
     reg [ADDR_WIDTH:0] fill;
     reg full;
     reg empty;
     wire push = s_axis_tvalid && !full;
     wire pop = !empty && (!out_valid || m_axis_tready);
-    wire [ADDR_WIDTH:0] fill_next = fill + {{ADDR_WIDTH{1'b0}}, push} - {{ADDR_WIDTH{1'b0}}, pop};
+    wire up = push && !pop;     // one beat more in the memory
+    wire down = pop && !push;   // one beat less
+    wire [ADDR_WIDTH:0] fill_inc = fill + 1'b1;
+    wire [ADDR_WIDTH:0] fill_dec = fill - 1'b1;
+    wire fill_one = fill == {{ADDR_WIDTH{1'b0}}, 1'b1};
 `ifdef TSMFPGA_FIFO_LIMIT
     // simulation only (the FIFO sizing build): +fifo_limit_<hierarchical name>=N keeps at most
     // N <= 2**ADDR_WIDTH beats in the memory, so one build measures many depths
@@ -54,9 +61,11 @@ module axis_fifo #(
         limit_key = $sformatf("fifo_limit_%m=%%d");
         if (!$value$plusargs(limit_key, limit)) limit = DEPTH;
     end
-    wire full_next = {{(31 - ADDR_WIDTH){1'b0}}, fill_next} >= limit;
+    wire full_inc = {{(31 - ADDR_WIDTH){1'b0}}, fill_inc} >= limit;
+    wire full_dec = {{(31 - ADDR_WIDTH){1'b0}}, fill_dec} >= limit;
 `else
-    wire full_next = fill_next[ADDR_WIDTH];
+    wire full_inc = fill_inc[ADDR_WIDTH];
+    wire full_dec = 1'b0;   // fill <= DEPTH, so fill - 1 < DEPTH
 `endif
 
     assign s_axis_tready = !full;
@@ -81,9 +90,15 @@ module axis_fifo #(
             full <= 1'b0;
             empty <= 1'b1;
         end else begin
-            fill <= fill_next;
-            full <= full_next;
-            empty <= fill_next == {(ADDR_WIDTH + 1){1'b0}};
+            if (up) begin
+                fill <= fill_inc;
+                full <= full_inc;
+                empty <= 1'b0;
+            end else if (down) begin
+                fill <= fill_dec;
+                full <= full_dec;
+                empty <= fill_one;
+            end
             if (push) begin
                 wr_ptr <= wr_ptr + 1'b1;
             end

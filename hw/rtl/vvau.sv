@@ -281,10 +281,13 @@ module vvau #(
     // ------------------------------------------------------------------ output FIFO
     reg [OUT_W-1:0] ofifo [0:OFIFO_DEPTH-1];
     reg [OF_AW:0] wptr, rptr;
+    reg ovalid;   // wptr != rptr, as a register: m_axis_tvalid straight from a flip-flop
     wire wr = dv[C_CMP] && dlast[C_CMP];
     wire rd = m_axis_tvalid && m_axis_tready;
+    wire [OF_AW:0] wptr_next = wptr + {{OF_AW{1'b0}}, wr};
+    wire [OF_AW:0] rptr_next = rptr + {{OF_AW{1'b0}}, rd};
 
-    assign m_axis_tvalid = (wptr != rptr);
+    assign m_axis_tvalid = ovalid;
     assign m_axis_tdata = ofifo[rptr[OF_AW-1:0]];
 
     always @(posedge clk) begin
@@ -301,6 +304,7 @@ module vvau #(
             waddr <= {WA_W{1'b0}};
             wptr <= {(OF_AW+1){1'b0}};
             rptr <= {(OF_AW+1){1'b0}};
+            ovalid <= 1'b0;
             credits_used <= {(OF_AW+1){1'b0}};
         end else begin
             if (fire) begin
@@ -312,8 +316,9 @@ module vvau #(
                     kpos <= kpos + 1'b1;
                 end
             end
-            if (wr) wptr <= wptr + 1'b1;
-            if (rd) rptr <= rptr + 1'b1;
+            wptr <= wptr_next;
+            rptr <= rptr_next;
+            ovalid <= wptr_next != rptr_next;
             case ({fire && last_k, rd})
                 2'b10: credits_used <= credits_used + 1'b1;
                 2'b01: credits_used <= credits_used - 1'b1;
