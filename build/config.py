@@ -7,10 +7,7 @@ from pathlib import Path
 
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.flow.transforms.io_prep import InputDeclarationError, parse_input_scale, parse_input_type
-
-
-#: where multiply-accumulates may go (``--macs``; :func:`tsmfpga.flow.folding.fold`)
-MAC_POLICIES = ("auto", "lut")
+from tsmfpga.hw.boards import MAC_POLICIES
 
 
 @dataclass
@@ -60,8 +57,10 @@ class CompileConfig:
     streams: int = 1
     #: where multiply-accumulates go (``--macs``): "auto" (DSP slices where finn-plus' rule puts them,
     #: moved to LUTs while DSPs are over budget and back while LUTs are) or "lut" (no DSP slices at
-    #: all; on ECP5 the routing between fabric and MULT18X18D is what limits the clock)
-    macs: str = "auto"
+    #: all; on ECP5 the routing between fabric and MULT18X18D is what limits the clock); None: the
+    #: board's policy (``Board.macs``: "lut" on ECP5 boards, falling back to "auto" for a network
+    #: that does not fit without DSPs)
+    macs: str | None = None
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
@@ -73,7 +72,7 @@ class CompileConfig:
                 f"--input-scale {self.input_scale} needs --input-type (e.g. --input-type UINT8 --input-scale 1/255)")
         if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
             raise UserFacingError(f"--streams {self.streams}: must be an integer >= 1 (cameras served)")
-        if self.macs not in MAC_POLICIES:
+        if self.macs is not None and self.macs not in MAC_POLICIES:
             raise UserFacingError(f"--macs {self.macs!r}: must be one of {', '.join(MAC_POLICIES)}")
         if self.input_type is not None:
             self.input_type = parse_input_type(self.input_type)

@@ -41,8 +41,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.records import Folding
-from tsmfpga.flow.config import MAC_POLICIES
-from tsmfpga.hw.boards import get_board
+from tsmfpga.hw.boards import MAC_POLICIES, get_board
 from tsmfpga.hw.ops import estimate_layer, owner_for
 from tsmfpga.hw.ops.owner import RESOURCES, custom_op
 

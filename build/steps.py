@@ -24,7 +24,7 @@ from tsmfpga.core.errors import UserFacingError
 from tsmfpga.core.float64 import executable_float64, to_float32
 from tsmfpga.core.graph import is_hw_node, load_model, postproc_nodes
 from tsmfpga.flow.config import CompileConfig
-from tsmfpga.flow.folding import fold, set_streams
+from tsmfpga.flow.folding import FoldingError, fold, set_streams
 from tsmfpga.flow.rtlgen import generate_rtl
 from tsmfpga.hw.ops import widen_accumulator_outputs
 from tsmfpga.flow.transforms.io_prep import (
@@ -344,8 +344,18 @@ def step_fold(model, cfg):
     """PE/SIMD per layer for the target fps (or the most that fits the budget); analytical estimates."""
     board = get_board(cfg.board)
     clock = board.clock(cfg.clock_mhz)
-    model, result = fold(model, board, clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction,
-                         macs=cfg.macs)
+    macs = cfg.macs or board.macs
+    try:
+        model, result = fold(model, board, clock, target_fps=cfg.target_fps,
+                             budget_fraction=cfg.budget_fraction, macs=macs)
+    except FoldingError as e:
+        if cfg.macs is not None or macs == "auto":
+            raise
+        # the board's LUT-MAC policy is a preference: a network that needs DSPs still builds
+        print(f"[compile] board {board.name}: LUT MACs (its default) do not fit ({e}); folding with "
+              "--macs auto", flush=True)
+        model, result = fold(model, board, clock, target_fps=cfg.target_fps,
+                             budget_fraction=cfg.budget_fraction, macs="auto")
     model.set_metadata_prop("tsmfpga.folding", json.dumps(result.to_dict()))
     records.set_meta(model, "tsmfpga.design", records.Design(
         board=board.name, clock_mhz=clock, target_fps=cfg.target_fps, budget_fraction=cfg.budget_fraction))

@@ -226,9 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames/s to reach (default: the highest that fits the resource budget)")
     p.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's)")
     p.add_argument("--budget", type=float, default=0.8, help="fraction of LUT/BRAM/DSP to use (default 0.8)")
-    p.add_argument("--macs", choices=("auto", "lut"), default="auto",
-                   help="auto: DSP MACs where they pay (default); lut: no DSP slices (ECP5: fabric<->DSP "
-                        "routing limits the clock)")
+    p.add_argument("--macs", choices=("auto", "lut"), default=None,
+                   help="auto: DSP MACs where they pay; lut: no DSP slices (ECP5: fabric<->DSP routing limits "
+                        "the clock). Default: the board's (lut on ECP5 boards if the network fits, else auto)")
     p.add_argument("--streams", type=int, default=1, metavar="N",
                    help="serve N independent video streams (cameras): one temporal-shift state per stream, "
                         "stream id on s_axis_tdest / m_axis_tdest (default 1)")

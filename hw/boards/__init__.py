@@ -58,6 +58,10 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+#: where multiply-accumulates may go (``--macs``, a board's default; :func:`tsmfpga.flow.folding.fold`)
+MAC_POLICIES = ("auto", "lut")
+
+
 @dataclass(frozen=True)
 class Board:
     """One row of the board table."""
@@ -80,12 +84,17 @@ class Board:
     pnr: dict = field(default_factory=dict)
     #: board pins used by our board top: name -> {site, io_type, [pullmode], [freq_mhz]}
     pins: dict = field(default_factory=dict)
+    #: MAC policy of a compile for this board that does not choose one (``--macs``): "auto", or
+    #: "lut" where fabric <-> DSP routing limits the clock (ECP5: LUT MACs close timing, DSPs did not)
+    macs: str = "auto"
 
     def __post_init__(self):
         fam = FAMILIES.get(self.family)
         if fam is None:
             raise UserFacingError(f"board {self.name!r}: unknown family {self.family!r} "
                                   f"(known: {', '.join(FAMILIES)})")
+        if self.macs not in MAC_POLICIES:
+            raise UserFacingError(f"board {self.name!r}: macs {self.macs!r} must be one of {', '.join(MAC_POLICIES)}")
         if set(self.resources) != set(fam.units):
             raise UserFacingError(f"board {self.name!r}: resources must be exactly {sorted(fam.units)} "
                                   f"for family {self.family}, got {sorted(self.resources)}")

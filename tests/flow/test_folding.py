@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -305,3 +306,44 @@ def test_six_bit_activations_fit_fully_folded(tmp_path_factory, board):
     assert least.totals["LUTRAM"] <= least.budget["LUTRAM"] / 4, least.totals
     _, best = fold(hw, board, CLOCK)   # and the search for the highest frame rate finds one
     assert best.fps_estimate > least.fps_estimate
+
+
+def test_board_default_mac_policy(hw_graph, monkeypatch):
+    """A compile that does not choose ``--macs`` takes the board's policy: LUT MACs on ECP5 boards,
+    "auto" on the Zynq ones; where the board's LUT MACs do not fit, the step folds with "auto"
+    instead of failing; an explicit ``--macs lut`` that does not fit still fails."""
+    from types import SimpleNamespace
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    import tsmfpga.flow.steps as steps
+    from tsmfpga.flow.folding import FoldingError, fold
+    from tsmfpga.hw.boards import get_board
+
+    assert (get_board("ulx3s-85f").macs, get_board("pynq-z2").macs) == ("lut", "auto")
+
+    def cfg(board, macs=None):
+        return SimpleNamespace(board=board, clock_mhz=None, target_fps=20000, budget_fraction=0.8, macs=macs)
+
+    def policy(model):
+        return json.loads(model.get_metadata_prop("tsmfpga.folding"))["macs"]
+
+    def res_types(model):
+        return {getCustomOp(n).get_nodeattr("resType") for n in model.graph.node if n.op_type.startswith("MVAU")}
+
+    ecp5 = steps.step_fold(copy.deepcopy(hw_graph), cfg("ulx3s-85f"))
+    assert policy(ecp5) == "lut" and res_types(ecp5) == {"lut"}
+    zynq = steps.step_fold(copy.deepcopy(hw_graph), cfg("pynq-z2"))
+    assert policy(zynq) == "auto" and "dsp" in res_types(zynq)
+
+    def lut_does_not_fit(model, board, clock, macs="auto", **kw):
+        if macs == "lut":
+            raise FoldingError("MVAU_x cannot do without DSP slices; compile with --macs auto.")
+        return fold(model, board, clock, macs=macs, **kw)
+
+    monkeypatch.setattr(steps, "fold", lut_does_not_fit)
+    fallback = steps.step_fold(copy.deepcopy(hw_graph), cfg("ulx3s-85f"))
+    assert policy(fallback) == "auto"
+    with pytest.raises(FoldingError, match="without DSP"):
+        steps.step_fold(copy.deepcopy(hw_graph), cfg("ulx3s-85f", "lut"))
+
